@@ -1,0 +1,1 @@
+"""soko-hello: an example third-party soko plugin."""

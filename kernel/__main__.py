@@ -1,0 +1,5 @@
+"""`python -m kernel` is `soko`."""
+
+from kernel.cli import main
+
+main()

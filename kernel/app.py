@@ -1,0 +1,143 @@
+"""The web app: a Quart subclass that runs the request pipeline and puts the view in the tenant transaction.
+
+`create_app` only wires things (no I/O); the kernel's `running()` is the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextlib import AsyncExitStack
+from functools import partial
+from typing import Any
+
+from quart import Quart, Request, Response, request
+from quart.ctx import RequestContext
+from quart.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from kernel.context import request_id_var, tenant_id_var, user_id_var
+from kernel.health import health_blueprint
+from kernel.kernel import Kernel
+from kernel.problems import Problem
+from kernel.webhooks import webhooks_blueprint
+
+access_log = logging.getLogger("soko.access")
+error_log = logging.getLogger("soko.error")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
+
+
+class SokoRequest(Request):
+    """Malformed JSON is the client's `validation_error`, never a server error."""
+
+    def on_json_loading_failed(self, error: Exception | None) -> Any:
+        raise Problem(400, "validation_error", "The request body is not valid JSON.")
+
+
+class SokoApp(Quart):
+    """Quart with soko's pipeline around every request and the tenant transaction around every view."""
+
+    request_class = SokoRequest
+    kernel: Kernel
+
+    async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Response:
+        started = time.perf_counter()
+        offered = request.headers.get("x-request-id", "")
+        trusted = self.kernel.settings.trust_request_id and _REQUEST_ID.match(offered)
+        tokens = (
+            request_id_var.set(offered if trusted else uuid.uuid4().hex),
+            tenant_id_var.set(None),
+            user_id_var.set(None),
+        )
+        try:
+            response = await _guarded(partial(self._pipeline, 0, request_context))
+            response.headers["X-Request-ID"] = request_id_var.get() or ""
+            _log_access(response.status_code, started)
+            return response
+        finally:
+            for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
+                var.reset(token)
+
+    async def _pipeline(self, index: int, request_context: RequestContext | None) -> Response:
+        """Run middleware `index` around the rest; past the last one, Quart's own dispatch."""
+        if index == len(self.kernel.middleware):
+            return await super().full_dispatch_request(request_context)
+        layer = self.kernel.middleware[index].middleware
+        return await _guarded(partial(layer, request, partial(self._pipeline, index + 1, request_context)))
+
+    async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
+        """The view, inside its tenant's transaction when a tenant is bound: an exception or a 5xx rolls back."""
+        if tenant_id_var.get() is None:
+            return await super().dispatch_request(request_context)
+        async with self.kernel.tenant_transaction() as transaction:
+            response = await self.make_response(await super().dispatch_request(request_context))
+            if response.status_code >= 500:
+                await transaction.rollback()
+            return response
+
+
+async def _guarded(call: partial[Any]) -> Response:
+    try:
+        return await call()
+    except Exception as error:  # every failure becomes a problem response at this boundary
+        return problem_for(error).to_response()
+
+
+def problem_for(error: BaseException) -> Problem:
+    """The problem a client sees for an exception: its own words for ours, nothing internal for the rest."""
+    if isinstance(error, Problem):
+        return error
+    if isinstance(error, HTTPException) and error.code is not None:
+        allow = dict(error.get_headers()).get("Allow")
+        return Problem.for_status(error.code, error.description, headers={"Allow": allow} if allow else None)
+    error_log.error("unhandled error in %s %s", request.method, request.path, exc_info=error)
+    return _INTERNAL
+
+
+def _log_access(status: int, started: float) -> None:
+    rule = request.url_rule
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        rule.rule if rule else "-",
+        status,
+        extra={
+            "method": request.method,
+            "route": rule.rule if rule else None,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+
+
+def create_app(kernel: Kernel) -> SokoApp:
+    """The Quart app of a kernel: its blueprints, error handling and lifespan. Does no I/O."""
+    app = SokoApp("soko")
+    app.kernel = kernel
+    app.extensions["soko"] = kernel
+    app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
+    app.register_error_handler(Exception, _render_problem)
+    app.register_blueprint(health_blueprint())
+    app.register_blueprint(webhooks_blueprint())
+    for _, blueprints in kernel.call("register_blueprints", kernel=kernel):
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+    lifespan = AsyncExitStack()
+
+    @app.before_serving
+    async def start() -> None:
+        await lifespan.enter_async_context(kernel.running())
+
+    @app.after_serving
+    async def stop() -> None:
+        await lifespan.aclose()
+
+    return app
+
+
+async def _render_problem(error: Exception) -> Response:
+    return problem_for(error).to_response()

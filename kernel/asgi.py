@@ -1,0 +1,9 @@
+"""The ASGI app hypercorn serves (`kernel.asgi:app`), built from this process's settings."""
+
+from kernel.app import create_app
+from kernel.kernel import build_kernel
+from kernel.logs import configure_logging
+
+kernel = build_kernel()
+configure_logging(kernel.settings.log_level)
+app = create_app(kernel)

@@ -1,0 +1,197 @@
+"""`soko`: serve, work, migrate, and inspect plugins and settings. Plugins add their own commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from kernel import migrations, plugins
+from kernel.kernel import Kernel, build_kernel
+from kernel.logs import configure_logging
+from kernel.settings import SettingsError, masked
+
+
+def load_kernel() -> Kernel:
+    """Build the kernel or exit non-zero naming every settings problem, before anything binds or connects."""
+    try:
+        kernel = build_kernel()
+    except SettingsError as error:
+        click.echo(f"soko: {error}", err=True)
+        sys.exit(2)
+    configure_logging(kernel.settings.log_level)
+    return kernel
+
+
+def require_services(kernel: Kernel) -> None:
+    missing = [
+        variable
+        for variable, value in (
+            ("SOKO_DATABASE_URL", kernel.settings.database_url),
+            ("SOKO_REDIS_URL", kernel.settings.redis_url),
+        )
+        if value is None
+    ]
+    if missing:
+        click.echo(f"soko: set {' and '.join(missing)} (or run `soko dev` for embedded ones)", err=True)
+        sys.exit(2)
+
+
+async def _pending(kernel: Kernel) -> list[str]:
+    assert kernel.engine is not None
+    await kernel.engine.start_connection_pool(min_size=1, max_size=1)
+    try:
+        return await migrations.pending(kernel)
+    finally:
+        await kernel.engine.close_connection_pool()
+
+
+def refuse_pending(kernel: Kernel) -> None:
+    waiting = asyncio.run(_pending(kernel))
+    if waiting:
+        click.echo(f"soko: {len(waiting)} migration(s) pending, run `soko migrate`: {', '.join(waiting)}", err=True)
+        sys.exit(1)
+
+
+class SokoGroup(click.Group):
+    """Adds the commands of enabled plugins, so `soko --help` shows what this deployment can do."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        try:
+            kernel = build_kernel()
+        except SettingsError:
+            return {}
+        return {
+            command.name: command
+            for _, commands in kernel.call("register_commands", kernel=kernel)
+            for command in commands
+            if command.name
+        }
+
+
+@click.group(cls=SokoGroup)
+def main() -> None:
+    """soko: a plugin-based backend for multi-tenant commerce."""
+
+
+@main.command()
+@click.option("--bind", help="host:port to listen on (default: the `bind` setting)")
+@click.option("--workers", type=int, help="web processes (default: the `web_workers` setting)")
+def serve(bind: str | None, workers: int | None) -> None:
+    """Serve HTTP with hypercorn. Refuses to start on bad settings or pending migrations."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    kernel = load_kernel()
+    require_services(kernel)
+    refuse_pending(kernel)
+    config = Config()
+    config.application_path = "kernel.asgi:app"
+    config.bind = [bind or kernel.settings.bind]
+    config.workers = workers or kernel.settings.web_workers
+    config.accesslog = None
+    config.include_server_header = False
+    click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
+    sys.exit(run(config))
+
+
+@main.command()
+@click.option("--processes", type=int, help="worker processes (default: the `worker_processes` setting)")
+def worker(processes: int | None) -> None:
+    """Run the taskiq worker for every enabled plugin's tasks."""
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    kernel = load_kernel()
+    require_services(kernel)
+    refuse_pending(kernel)
+    args = WorkerArgs(
+        broker="kernel.worker:broker",
+        modules=[],
+        workers=processes or kernel.settings.worker_processes,
+        configure_logging=False,
+    )
+    click.echo(f"soko: worker with {args.workers} process(es), tasks: {', '.join(sorted(kernel.tasks))}", err=True)
+    sys.exit(run_worker(args) or 0)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="only report: exit 1 while any migration is pending")
+def migrate(check: bool) -> None:
+    """Apply the migrations of the kernel and every enabled plugin (as SOKO_DATABASE_OWNER_URL)."""
+    kernel = load_kernel()
+    require_services(kernel)
+    waiting = asyncio.run(_pending(kernel))
+    if check:
+        click.echo("\n".join(waiting) if waiting else "no migrations pending")
+        sys.exit(1 if waiting else 0)
+    if not waiting:
+        click.echo("no migrations pending")
+        return
+    click.echo(f"applying {len(waiting)} migration(s): {', '.join(waiting)}")
+    asyncio.run(migrations.apply(kernel))
+    click.echo("migrations applied")
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins_command(as_json: bool) -> None:
+    """Installed plugins: version, enabled, hooks implemented, pipeline position."""
+    kernel = load_kernel()
+    stages = {placed.plugin: placed.stage.name for placed in kernel.middleware}
+    rows = []
+    for name in sorted(plugins.installed()):
+        plugin = kernel.manager.get_plugin(name)
+        hooks = sorted(caller.name for caller in kernel.manager.get_hookcallers(plugin) or ()) if plugin else []
+        rows.append(
+            {
+                "name": name,
+                "version": plugins.version(name),
+                "enabled": plugin is not None,
+                "hooks": hooks,
+                "stage": stages.get(name),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "enabled " if row["enabled"] else "disabled"
+        stage = f" stage={row['stage']}" if row["stage"] else ""
+        click.echo(f"{row['name']:<20} {row['version']:<10} {state}{stage}  hooks: {', '.join(row['hooks']) or '-'}")
+    click.echo("pipeline: request-id/access-log -> " + " -> ".join(
+        f"{placed.stage.name.lower()}({placed.plugin})" for placed in kernel.middleware
+    ) + (" -> " if kernel.middleware else "") + "view")
+
+
+@main.group()
+def config() -> None:
+    """Check or show the settings this process would run with."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate settings and plugins; exit non-zero listing every problem."""
+    kernel = load_kernel()
+    click.echo(f"settings valid (env {kernel.settings.env}; plugins: {', '.join(kernel.enabled) or 'none'})")
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the effective settings as JSON, secrets masked."""
+    kernel = load_kernel()
+    document: dict[str, Any] = masked(kernel.settings)
+    document["plugins"] = {"enabled": kernel.enabled} | {
+        name: masked(model) for name, model in kernel.plugin_settings.items()
+    }
+    click.echo(json.dumps(document, indent=2, default=str))
+

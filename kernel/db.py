@@ -1,0 +1,61 @@
+"""PostgreSQL through piccolo on asyncpg: the pool, tenant transactions and the role check.
+
+Isolation lives in the database: tenant-owned tables have row-level security on `app.current_tenant`, which is
+set with `set_config(..., true)`, so it lasts exactly one transaction and nothing survives on a pooled connection
+(behind PgBouncer in transaction mode too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+
+from kernel.context import tenant_id_var
+
+
+class UnsafeDatabaseRole(RuntimeError):
+    """The app's role would bypass row-level security; serving on it could leak one tenant's data to another."""
+
+
+class NoTenant(RuntimeError):
+    """Tenant-scoped work was attempted with no tenant bound: refusing beats running unscoped."""
+
+
+def create_engine(url: str) -> PostgresEngine:
+    """An engine for `url`; building it does no I/O, the pool starts in the lifespan."""
+    return PostgresEngine(config={"dsn": url}, extensions=())
+
+
+@asynccontextmanager
+async def tenant_transaction(engine: PostgresEngine, tenant_id: str | None = None) -> AsyncIterator[PostgresTransaction]:
+    """One transaction on one pooled connection, scoped to a tenant (the bound one when not given).
+
+    Refuses to nest: piccolo's nested transactions are not savepoints, and a nested call for another tenant would
+    silently re-scope the outer one.
+    """
+    tenant = tenant_id if tenant_id is not None else tenant_id_var.get()
+    if not tenant:
+        raise NoTenant("no tenant is bound: pass tenant_id or run inside a tenant's request or job")
+    async with engine.transaction(allow_nested=False) as transaction:
+        await transaction.connection.execute("SELECT set_config('app.current_tenant', $1, true)", str(tenant))
+        token = tenant_id_var.set(str(tenant))
+        try:
+            yield transaction
+        finally:
+            tenant_id_var.reset(token)
+
+
+async def check_role(engine: PostgresEngine) -> None:
+    """Refuse a superuser or BYPASSRLS role: row-level security never applies to them."""
+    async with engine.pool.acquire() as connection:
+        role = await connection.fetchrow(
+            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+    if role["rolsuper"] or role["rolbypassrls"]:
+        power = "SUPERUSER" if role["rolsuper"] else "BYPASSRLS"
+        raise UnsafeDatabaseRole(
+            f"database role {role['rolname']!r} is {power}, so row-level security would not apply; "
+            "point SOKO_DATABASE_URL at the app role that `soko migrate` creates"
+        )

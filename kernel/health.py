@@ -1,0 +1,76 @@
+"""`/healthz` says the process is alive; `/readyz` says it can do its job, and if not, what is missing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import asyncpg
+
+from quart import Blueprint, current_app
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from kernel import migrations
+from kernel.kernel import Kernel
+from kernel.problems import Problem
+
+CHECK_TIMEOUT_S = 2.0
+
+
+def health_blueprint() -> Blueprint:
+    blueprint = Blueprint("health", __name__)
+
+    @blueprint.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @blueprint.get("/readyz")
+    async def readyz() -> dict[str, object]:
+        kernel: Kernel = current_app.extensions["soko"]
+        checks = {
+            "database": await _check(_database(kernel)),
+            "redis": await _check(_redis(kernel)),
+            "migrations": await _check(_migrations(kernel)),
+        }
+        failing = sorted(name for name, result in checks.items() if result != "ok")
+        if failing:
+            raise Problem(503, "service_unavailable", f"not ready: {', '.join(failing)}", checks=checks)
+        return {"status": "ready", "checks": checks}
+
+    return blueprint
+
+
+async def _check(probe: Coroutine[Any, Any, str]) -> str:
+    """Run one readiness probe within a bounded time; its failure is a reason, never a crash."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            return await probe
+    except TimeoutError:
+        return "timed out"
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, RedisError) as error:
+        return f"unavailable ({type(error).__name__})"
+
+
+async def _database(kernel: Kernel) -> str:
+    if kernel.engine is None:
+        return "not configured (SOKO_DATABASE_URL)"
+    async with kernel.engine.pool.acquire() as connection:
+        await connection.fetchval("SELECT 1")
+    return "ok"
+
+
+async def _redis(kernel: Kernel) -> str:
+    if kernel.broker is None:
+        return "not configured (SOKO_REDIS_URL)"
+    async with Redis(connection_pool=kernel.broker.connection_pool) as client:  # type: ignore[attr-defined]
+        await client.ping()
+    return "ok"
+
+
+async def _migrations(kernel: Kernel) -> str:
+    if kernel.engine is None:
+        return "not configured (SOKO_DATABASE_URL)"
+    waiting = await migrations.pending(kernel)
+    return "ok" if not waiting else f"pending: {', '.join(waiting)}"

@@ -1,0 +1,121 @@
+"""Every hook soko calls: the whole plugin contract on one page.
+
+Hooks return data and the kernel applies it. Register-style hooks run once, when the kernel is built; nothing in
+pluggy runs per request. Implementations may be plain functions or, where a hook says so, return awaitables,
+which the kernel awaits. An implementation may take any subset of a hook's arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+    from contextlib import AbstractAsyncContextManager
+
+    import click
+    from pydantic import BaseModel
+    from quart import Blueprint
+
+    from kernel.kernel import Kernel
+    from kernel.messaging import InboundMessage, MessagingChannel
+    from kernel.payments import PaymentEvent, PaymentProvider
+    from kernel.pipeline import RequestMiddleware
+
+hookspec = pluggy.HookspecMarker("soko")
+
+# -- configuration -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def settings_model() -> type[BaseModel]:
+    """Return the pydantic model that validates your `plugins.<name>` table (forbid extra keys).
+
+    The kernel validates every enabled plugin's table before anything starts and reports all problems at once;
+    `kernel.config("<name>")` then returns the validated instance.
+    """
+
+
+# -- lifecycle: the web process and the worker alike ----------------------------------------------------------
+
+
+@hookspec
+def lifespan(kernel: Kernel) -> AbstractAsyncContextManager[None] | None:
+    """Return an async context manager for your process-wide I/O (pools, clients), or None.
+
+    Entered in plugin order once the kernel's database and broker are up, exited in reverse. Write the cleanup
+    in `try/finally`: code after a bare `yield` is skipped when shutdown is caused by an error.
+    """
+
+
+# -- web -----------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_blueprints(kernel: Kernel) -> list[Blueprint]:
+    """Return Quart blueprints; name them after your plugin. Disabled plugins' routes do not exist."""
+
+
+@hookspec
+def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
+    """Return request middleware; each declares its `stage`, and the kernel orders and checks them at startup."""
+
+
+# -- worker --------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_tasks(kernel: Kernel) -> Mapping[str, Callable[..., Awaitable[Any]]]:
+    """Return `{verb: async function}`; each becomes the taskiq task `<plugin>.<verb>`.
+
+    Delivery is at least once, so every task must be idempotent. Enqueue with `kernel.task(name).kiq(...)`.
+    """
+
+
+# -- database ------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def piccolo_app() -> str:
+    """Return the dotted path of your piccolo app module (`APP_CONFIG` with app_name equal to the plugin name)."""
+
+
+# -- command line --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(kernel: Kernel) -> list[click.Command]:
+    """Return click commands added to `soko` (for example `soko tenants`). Name them after what they manage."""
+
+
+@hookspec
+def dev_seed(kernel: Kernel) -> Awaitable[None] | None:
+    """Seed demo data for `soko dev` after migrations ran; must be safe to run on every start."""
+
+
+# -- providers -----------------------------------------------------------------------------------------------
+
+
+@hookspec
+def register_payment_providers(kernel: Kernel) -> list[PaymentProvider]:
+    """Return payment providers; `provider.name` is unique and is the `<provider>` of its webhook URL."""
+
+
+@hookspec
+def register_messaging_channels(kernel: Kernel) -> list[MessagingChannel]:
+    """Return messaging channels; `channel.name` is unique and is the `<channel>` of its webhook URL."""
+
+
+# -- domain events (keep them fast: enqueue a task for slow work) --------------------------------------------
+
+
+@hookspec
+def payment_event(kernel: Kernel, event: PaymentEvent) -> Awaitable[None] | None:
+    """A payment changed state, as verified and parsed by its provider. May be delivered more than once."""
+
+
+@hookspec
+def message_received(kernel: Kernel, message: InboundMessage) -> Awaitable[None] | None:
+    """An inbound message arrived on a messaging channel. May be delivered more than once."""

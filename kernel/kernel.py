@@ -1,0 +1,199 @@
+"""The kernel: settings, plugins and what they contributed, wired together without doing any I/O.
+
+The web app, the worker, the CLI and the tests all build one with `build_kernel`; I/O starts only in `running()`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pluggy
+from piccolo.engine.postgres import PostgresEngine
+from pydantic import BaseModel, ValidationError
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
+
+from kernel import db, migrations, plugins
+from kernel.messaging import MessagingChannel
+from kernel.payments import PaymentProvider
+from kernel.pipeline import PlacedMiddleware, order_middleware
+from kernel.queue import create_broker
+from kernel.settings import (
+    KernelSettings,
+    RawSettings,
+    SettingsError,
+    describe,
+    load_raw,
+    plugin_table,
+    switched_off,
+    validate_kernel,
+)
+
+_VERB = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Kernel:
+    """What the enabled plugins contributed, plus the shared engine and broker. One per process."""
+
+    def __init__(
+        self,
+        settings: KernelSettings,
+        manager: pluggy.PluginManager,
+        enabled: list[str],
+        plugin_settings: dict[str, BaseModel],
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.enabled = enabled
+        self.plugin_settings = plugin_settings
+        self.engine: PostgresEngine | None = None
+        self.broker: AsyncBroker | None = None
+        self.tasks: dict[str, AsyncTaskiqDecoratedTask[Any, Any]] = {}
+        self.middleware: list[PlacedMiddleware] = []
+        self.payments: dict[str, PaymentProvider] = {}
+        self.messaging: dict[str, MessagingChannel] = {}
+
+    def config(self, plugin: str) -> BaseModel:
+        """The validated settings of an enabled plugin (its `settings_model` instance)."""
+        return self.plugin_settings[plugin]
+
+    def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""
+        return plugins.call_each(self.manager, hook, self.enabled, **kwargs)
+
+    async def emit(self, hook: str, **kwargs: Any) -> None:
+        """Call an event hook (e.g. `payment_event`) and await what the implementations returned."""
+        await plugins.await_all(self.call(hook, kernel=self, **kwargs))
+
+    def task(self, name: str) -> AsyncTaskiqDecoratedTask[Any, Any]:
+        """A registered task by its full name, ready for `.kiq(...)`."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise LookupError(f"no task {name!r}; registered: {', '.join(sorted(self.tasks)) or 'none'}") from None
+
+    def tenant_transaction(self, tenant_id: str | None = None) -> Any:
+        """A transaction scoped to `tenant_id` (default: the tenant bound to this request or job)."""
+        return db.tenant_transaction(self._engine(), tenant_id)
+
+    def _engine(self) -> PostgresEngine:
+        if self.engine is None:
+            raise RuntimeError("no database configured: set SOKO_DATABASE_URL")
+        return self.engine
+
+    def _bind_tables(self, engine: PostgresEngine) -> None:
+        """Point every plugin table at the app role's engine (piccolo would otherwise use PICCOLO_CONF's)."""
+        for config in migrations.app_configs(self):
+            for table in config.table_classes:
+                table._meta.db = engine
+
+    @asynccontextmanager
+    async def running(self, *, worker: bool = False) -> AsyncIterator[None]:
+        """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse."""
+        async with AsyncExitStack() as stack:
+            if self.engine is not None:
+                await self.engine.start_connection_pool(
+                    min_size=self.settings.database_pool_min, max_size=self.settings.database_pool_max
+                )
+                stack.push_async_callback(self.engine.close_connection_pool)
+                await db.check_role(self.engine)
+                self._bind_tables(self.engine)
+            if self.broker is not None and not worker:
+                await self.broker.startup()
+                stack.push_async_callback(self.broker.shutdown)
+            for _, manager in self.call("lifespan", kernel=self):
+                await stack.enter_async_context(manager)
+            yield
+
+
+def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[str, object]] = ()) -> Kernel:
+    """Validate settings, load the enabled plugins and collect what they contribute; raise every problem at once."""
+    raw = raw or load_raw()
+    settings, problems = validate_kernel(raw)
+    if settings is None:
+        raise SettingsError(problems)
+    extra = list(extra_plugins)
+    enabled = [name for name in settings.plugins.enabled if not switched_off(raw, name)]
+    manager = plugins.new_manager()
+    problems += plugins.load(manager, enabled, extra)
+    order = [name for name in enabled if manager.get_plugin(name) is not None] + [name for name, _ in extra]
+    plugin_settings, settings_problems = _validate_plugin_tables(raw, manager, order)
+    problems += settings_problems
+    kernel = Kernel(settings, manager, order, plugin_settings)
+    if settings.database_url is not None:
+        kernel.engine = db.create_engine(settings.database_url.get_secret_value())
+    if settings.redis_url is not None:
+        kernel.broker = create_broker(
+            settings.redis_url.get_secret_value(),
+            queue_name=settings.queue_name,
+            idle_timeout_ms=settings.queue_reclaim_after_ms,
+        )
+        kernel.broker.add_dependency_context({Kernel: kernel})
+    problems += _collect_middleware(kernel)
+    problems += _collect_tasks(kernel)
+    problems += _collect_named(kernel, "register_payment_providers", kernel.payments)
+    problems += _collect_named(kernel, "register_messaging_channels", kernel.messaging)
+    if problems:
+        raise SettingsError(problems)
+    return kernel
+
+
+def _validate_plugin_tables(
+    raw: RawSettings, manager: pluggy.PluginManager, order: list[str]
+) -> tuple[dict[str, BaseModel], list[str]]:
+    models = dict(plugins.call_each(manager, "settings_model", order))
+    validated: dict[str, BaseModel] = {}
+    problems = []
+    for name in order:
+        table = plugin_table(raw, name)
+        model = models.get(name)
+        if model is None:
+            if table:
+                problems.append(f"plugins.{name}: this plugin takes no settings; remove the table")
+            continue
+        try:
+            validated[name] = model.model_validate(table)
+        except ValidationError as error:
+            problems += describe(error, prefix=f"plugins.{name}.", model=model)
+    configured = set((raw.data.get("plugins") or {})) - {"enabled"}
+    known = set(plugins.installed()) | set(order)
+    problems += [
+        f"plugins.{name}: no installed plugin is called {name!r}; check the spelling of the table"
+        for name in sorted(configured - known)
+    ]
+    return validated, problems
+
+
+def _collect_middleware(kernel: Kernel) -> list[str]:
+    placed = [
+        PlacedMiddleware(plugin, middleware)
+        for plugin, contributed in kernel.call("register_middleware", kernel=kernel)
+        for middleware in contributed
+    ]
+    kernel.middleware, problems = order_middleware(placed)
+    return problems
+
+
+def _collect_tasks(kernel: Kernel) -> list[str]:
+    problems = []
+    for plugin, contributed in kernel.call("register_tasks", kernel=kernel):
+        for verb, function in contributed.items():
+            if not _VERB.match(verb):
+                problems.append(f"plugin {plugin!r}: task verb {verb!r} must be lower_snake_case")
+            elif kernel.broker is not None:
+                name = f"{plugin}.{verb}"
+                kernel.tasks[name] = kernel.broker.register_task(function, task_name=name)
+    return problems
+
+
+def _collect_named(kernel: Kernel, hook: str, into: dict[str, Any]) -> list[str]:
+    problems = []
+    for plugin, contributed in kernel.call(hook, kernel=kernel):
+        for item in contributed:
+            if item.name in into:
+                problems.append(f"plugin {plugin!r}: {hook} name {item.name!r} is already taken")
+            into[item.name] = item
+    return problems
+

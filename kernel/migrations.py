@@ -1,0 +1,63 @@
+"""Migrations: the kernel's piccolo app first, then one app per enabled plugin.
+
+`soko migrate` runs them as the owner role through piccolo's own machinery (which finds its engine and apps in
+`kernel.piccolo_conf`). Checking what is pending needs only the app role: it reads piccolo's `migration` table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+from typing import TYPE_CHECKING
+
+import asyncpg
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+from piccolo.conf.apps import AppConfig
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+
+KERNEL_APP = "kernel.piccolo_app"
+
+
+def app_paths(kernel: Kernel) -> list[str]:
+    """Dotted paths of every piccolo app in play: the kernel's, then each enabled plugin's."""
+    return [KERNEL_APP, *(path for _, path in kernel.call("piccolo_app"))]
+
+
+def app_configs(kernel: Kernel) -> list[AppConfig]:
+    return [importlib.import_module(path).APP_CONFIG for path in app_paths(kernel)]
+
+
+@cache
+def _migration_ids(folder: str) -> tuple[str, ...]:
+    return tuple(BaseMigrationManager().get_migration_modules(folder))
+
+
+async def pending(kernel: Kernel) -> list[str]:
+    """`app:migration_id` for every migration not yet applied, oldest first per app."""
+    assert kernel.engine is not None
+    async with kernel.engine.pool.acquire() as connection:
+        try:
+            rows = await connection.fetch("SELECT app_name, name FROM migration")
+        except asyncpg.UndefinedTableError:
+            rows = []
+    applied = {(row["app_name"], row["name"]) for row in rows}
+    return [
+        f"{config.app_name}:{migration_id}"
+        for config in app_configs(kernel)
+        for migration_id in sorted(_migration_ids(config.resolved_migrations_folder_path))
+        if (config.app_name, migration_id) not in applied
+    ]
+
+
+async def apply(kernel: Kernel) -> None:
+    """Run every pending migration as the owner role, kernel first (plugins depend on its app)."""
+    from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+
+    os.environ["PICCOLO_CONF"] = "kernel.piccolo_conf"
+    for config in app_configs(kernel):
+        result = await ForwardsMigrationManager(app_name=config.app_name).run()
+        if not result.success:
+            raise RuntimeError(f"migrations of {config.app_name!r} failed: {result.message}")

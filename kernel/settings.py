@@ -1,0 +1,163 @@
+"""Settings: dynaconf reads the files and the environment, pydantic says what is allowed.
+
+Sources, later wins: `settings.toml` (environments selected by `SOKO_ENV`), `config/*.yaml`, `.env`, then
+`SOKO_*` variables with `__` for nesting. The kernel validates its own keys; each enabled plugin validates its
+`plugins.<name>` table with its own model. Every problem is collected and reported at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dynaconf import Dynaconf
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+
+class SettingsError(Exception):
+    """The configuration cannot run; `problems` names each one with where to fix it."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class PluginsTable(BaseModel):
+    """`plugins.enabled`: the allowlist; installing a package never enables it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: list[str] = Field(default_factory=list)
+
+
+class KernelSettings(BaseModel):
+    """The kernel's own keys (top level of `settings.toml`, or `SOKO_<KEY>`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database_url: SecretStr | None = None
+    database_owner_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    database_pool_min: int = Field(default=1, ge=0)
+    database_pool_max: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    default_region: str = Field(default="KE", min_length=2, max_length=2)
+    queue_name: str = "soko"
+    queue_reclaim_after_ms: int = Field(default=60_000, ge=100)
+    bind: str = "127.0.0.1:8000"
+    web_workers: int = Field(default=1, ge=1)
+    worker_processes: int = Field(default=1, ge=1)
+    trust_request_id: bool = True
+    # Read by the test suite only: where its PostgreSQL and Redis are (else it starts embedded ones).
+    test_database_url: SecretStr | None = None
+    test_redis_url: SecretStr | None = None
+    plugins: PluginsTable = Field(default_factory=PluginsTable)
+
+
+@dataclass(frozen=True)
+class RawSettings:
+    """What dynaconf loaded, keys lower-cased (variables keep upper case otherwise), before validation."""
+
+    root: Path
+    env: str
+    data: Mapping[str, Any]
+
+
+def project_root() -> Path:
+    """Where settings.toml and config/ live: `SOKO_ROOT`, else the working directory."""
+    return Path(os.environ.get("SOKO_ROOT") or Path.cwd()).resolve()
+
+
+def load_raw(root: Path | None = None) -> RawSettings:
+    """Read files and environment. No validation here: `validate` reports everything at once."""
+    root = root or project_root()
+    loaded = Dynaconf(
+        envvar_prefix="SOKO",
+        env_switcher="SOKO_ENV",
+        environments=True,
+        settings_files=["settings.toml", "config/*.yaml"],
+        root_path=str(root),
+        load_dotenv=True,
+        dotenv_path=str(root / ".env"),
+    )
+    data = _lower_keys(loaded.as_dict())
+    for dynaconf_own_key in ("dynaconf_merge", "load_dotenv"):
+        data.pop(dynaconf_own_key, None)
+    env = str(loaded.current_env).lower()
+    data["env"] = env
+    return RawSettings(root=root, env=env, data=data)
+
+
+def validate_kernel(raw: RawSettings) -> tuple[KernelSettings | None, list[str]]:
+    try:
+        return KernelSettings.model_validate(raw.data), []
+    except ValidationError as error:
+        return None, describe(error, prefix="", model=KernelSettings)
+
+
+def plugin_table(raw: RawSettings, name: str) -> dict[str, Any]:
+    table = (raw.data.get("plugins") or {}).get(name) or {}
+    return {key: value for key, value in table.items() if key != "enabled"} if isinstance(table, dict) else {}
+
+
+def switched_off(raw: RawSettings, name: str) -> bool:
+    """`plugins.<name>.enabled: false` in a YAML file or variable turns a listed plugin off."""
+    table = (raw.data.get("plugins") or {}).get(name)
+    return isinstance(table, dict) and table.get("enabled") is False
+
+
+def describe(error: ValidationError, *, prefix: str, model: type[BaseModel]) -> list[str]:
+    """One line per failing key, saying what is wrong and where to set it."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"])
+        dotted = f"{prefix}{path}" if path else prefix.rstrip(".")
+        variable = "SOKO_" + dotted.upper().replace(".", "__")
+        field = model.model_fields.get(str(item["loc"][0])) if item["loc"] else None
+        secret = field is not None and _is_secret(field.annotation)
+        if item["type"] == "extra_forbidden":
+            allowed = ", ".join(sorted(model.model_fields)) or "none"
+            lines.append(f"{dotted}: unknown key (allowed: {allowed}); remove it from {_files_for(prefix)}")
+        elif item["type"] == "missing":
+            where = f"the environment variable {variable}" if secret else f"{_files_for(prefix)} or {variable}"
+            lines.append(f"{dotted}: required; set it in {where}")
+        else:
+            lines.append(f"{dotted}: {item['msg']}; fix it in {_files_for(prefix)} or {variable}")
+    return lines
+
+
+def _files_for(prefix: str) -> str:
+    parts = prefix.split(".")
+    if parts[0] == "plugins" and len(parts) > 2:
+        return f"config/{parts[1]}.yaml"
+    return "settings.toml"
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
+def _lower_keys(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key).lower(): _lower_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(item) for item in value]
+    return value
+
+
+def masked(value: Any) -> Any:
+    """Settings as `soko config show` prints them: secrets replaced, nothing else changed."""
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, BaseModel):
+        return {name: masked(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, Mapping):
+        return {key: masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    return value
