@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
+import asyncpg
 import click
 
-from kernel import migrations, plugins
+from kernel import db, migrations, plugins
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
 from kernel.settings import SettingsError, masked
@@ -40,20 +41,37 @@ def require_services(kernel: Kernel) -> None:
         sys.exit(2)
 
 
-async def _pending(kernel: Kernel) -> list[str]:
-    assert kernel.engine is not None
-    await kernel.engine.start_connection_pool(min_size=1, max_size=1)
+async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
+    """What is not yet migrated, asked as the owner when migrating (the app role may not exist yet), else as the
+    app role, which must also be one that row-level security applies to."""
+    owner = kernel.settings.database_owner_url if as_owner else None
+    engine = db.create_engine(owner.get_secret_value()) if owner else kernel.engine
+    assert engine is not None
     try:
-        return await migrations.pending(kernel)
+        await engine.start_connection_pool(min_size=1, max_size=1)
+    except asyncpg.InvalidAuthorizationSpecificationError as error:
+        _fail(f"cannot connect to the database ({error}); has `soko migrate` run?")
+    try:
+        if not as_owner:
+            await db.check_role(engine)
+        return await migrations.pending(kernel, engine)
+    except db.UnsafeDatabaseRole as error:
+        _fail(str(error))
     finally:
-        await kernel.engine.close_connection_pool()
+        await engine.close_connection_pool()
 
 
-def refuse_pending(kernel: Kernel) -> None:
+def preflight(kernel: Kernel) -> None:
+    """Refuse to start a server or worker that could not do its job safely, before anything binds."""
+    require_services(kernel)
     waiting = asyncio.run(_pending(kernel))
     if waiting:
-        click.echo(f"soko: {len(waiting)} migration(s) pending, run `soko migrate`: {', '.join(waiting)}", err=True)
-        sys.exit(1)
+        _fail(f"{len(waiting)} migration(s) pending, run `soko migrate`: {', '.join(waiting)}")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"soko: {message}", err=True)
+    sys.exit(1)
 
 
 class SokoGroup(click.Group):
@@ -92,8 +110,7 @@ def serve(bind: str | None, workers: int | None) -> None:
     from hypercorn.run import run
 
     kernel = load_kernel()
-    require_services(kernel)
-    refuse_pending(kernel)
+    preflight(kernel)
     config = Config()
     config.application_path = "kernel.asgi:app"
     config.bind = [bind or kernel.settings.bind]
@@ -112,8 +129,7 @@ def worker(processes: int | None) -> None:
     from taskiq.cli.worker.run import run_worker
 
     kernel = load_kernel()
-    require_services(kernel)
-    refuse_pending(kernel)
+    preflight(kernel)
     args = WorkerArgs(
         broker="kernel.worker:broker",
         modules=[],
@@ -130,7 +146,7 @@ def migrate(check: bool) -> None:
     """Apply the migrations of the kernel and every enabled plugin (as SOKO_DATABASE_OWNER_URL)."""
     kernel = load_kernel()
     require_services(kernel)
-    waiting = asyncio.run(_pending(kernel))
+    waiting = asyncio.run(_pending(kernel, as_owner=True))
     if check:
         click.echo("\n".join(waiting) if waiting else "no migrations pending")
         sys.exit(1 if waiting else 0)
@@ -168,9 +184,12 @@ def plugins_command(as_json: bool) -> None:
         state = "enabled " if row["enabled"] else "disabled"
         stage = f" stage={row['stage']}" if row["stage"] else ""
         click.echo(f"{row['name']:<20} {row['version']:<10} {state}{stage}  hooks: {', '.join(row['hooks']) or '-'}")
-    click.echo("pipeline: request-id/access-log -> " + " -> ".join(
-        f"{placed.stage.name.lower()}({placed.plugin})" for placed in kernel.middleware
-    ) + (" -> " if kernel.middleware else "") + "view")
+    click.echo(
+        "pipeline: request-id/access-log -> "
+        + " -> ".join(f"{placed.stage.name.lower()}({placed.plugin})" for placed in kernel.middleware)
+        + (" -> " if kernel.middleware else "")
+        + "view"
+    )
 
 
 @main.group()
@@ -194,4 +213,3 @@ def config_show() -> None:
         name: masked(model) for name, model in kernel.plugin_settings.items()
     }
     click.echo(json.dumps(document, indent=2, default=str))
-

@@ -29,7 +29,9 @@ def create_engine(url: str) -> PostgresEngine:
 
 
 @asynccontextmanager
-async def tenant_transaction(engine: PostgresEngine, tenant_id: str | None = None) -> AsyncIterator[PostgresTransaction]:
+async def tenant_transaction(
+    engine: PostgresEngine, tenant_id: str | None = None
+) -> AsyncIterator[PostgresTransaction]:
     """One transaction on one pooled connection, scoped to a tenant (the bound one when not given).
 
     Refuses to nest: piccolo's nested transactions are not savepoints, and a nested call for another tenant would

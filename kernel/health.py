@@ -7,7 +7,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
-
 from quart import Blueprint, current_app
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -72,5 +71,5 @@ async def _redis(kernel: Kernel) -> str:
 async def _migrations(kernel: Kernel) -> str:
     if kernel.engine is None:
         return "not configured (SOKO_DATABASE_URL)"
-    waiting = await migrations.pending(kernel)
+    waiting = await migrations.pending(kernel, kernel.engine)
     return "ok" if not waiting else f"pending: {', '.join(waiting)}"

@@ -157,7 +157,7 @@ def _validate_plugin_tables(
             validated[name] = model.model_validate(table)
         except ValidationError as error:
             problems += describe(error, prefix=f"plugins.{name}.", model=model)
-    configured = set((raw.data.get("plugins") or {})) - {"enabled"}
+    configured = set(raw.data.get("plugins") or {}) - {"enabled"}
     known = set(plugins.installed()) | set(order)
     problems += [
         f"plugins.{name}: no installed plugin is called {name!r}; check the spelling of the table"
@@ -196,4 +196,3 @@ def _collect_named(kernel: Kernel, hook: str, into: dict[str, Any]) -> list[str]
                 problems.append(f"plugin {plugin!r}: {hook} name {item.name!r} is already taken")
             into[item.name] = item
     return problems
-

@@ -16,6 +16,8 @@ from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.conf.apps import AppConfig
 
 if TYPE_CHECKING:
+    from piccolo.engine.postgres import PostgresEngine
+
     from kernel.kernel import Kernel
 
 KERNEL_APP = "kernel.piccolo_app"
@@ -35,10 +37,9 @@ def _migration_ids(folder: str) -> tuple[str, ...]:
     return tuple(BaseMigrationManager().get_migration_modules(folder))
 
 
-async def pending(kernel: Kernel) -> list[str]:
+async def pending(kernel: Kernel, engine: PostgresEngine) -> list[str]:
     """`app:migration_id` for every migration not yet applied, oldest first per app."""
-    assert kernel.engine is not None
-    async with kernel.engine.pool.acquire() as connection:
+    async with engine.pool.acquire() as connection:
         try:
             rows = await connection.fetch("SELECT app_name, name FROM migration")
         except asyncpg.UndefinedTableError:

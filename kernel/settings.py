@@ -39,6 +39,7 @@ class KernelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env: str = "development"
+    root: str | None = None  # SOKO_ROOT: the directory holding settings.toml and config/ (default: cwd)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     database_url: SecretStr | None = None
     database_owner_url: SecretStr | None = None

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 APP_ROLE = "soko_app"
-APP_PASSWORD = "soko_app"  # test-only credentials of a role that exists only in test clusters
+APP_PASSWORD = "soko_app"  # noqa: S105 - test-only credentials of a role that exists only in test clusters
 
 
 @dataclass(frozen=True)

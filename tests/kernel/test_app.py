@@ -83,7 +83,11 @@ async def test_unhandled_error_is_a_500_problem_without_internals(
 
 async def test_malformed_json_is_a_validation_error(make_app: AppFactory) -> None:
     response = await call(
-        make_app(extra=[("routes", Routes())]), "POST", "/echo", data=b'{"a": ', headers={"content-type": "application/json"}
+        make_app(extra=[("routes", Routes())]),
+        "POST",
+        "/echo",
+        data=b'{"a": ',
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 400
     assert (await response.get_json())["code"] == "validation_error"
@@ -102,7 +106,9 @@ async def test_body_over_the_limit_is_413(make_app: AppFactory) -> None:
     ("method", "path", "status", "code"),
     [("GET", "/nowhere", 404, "not_found"), ("DELETE", "/healthz", 405, "method_not_allowed")],
 )
-async def test_routing_errors_are_problems(make_app: AppFactory, method: str, path: str, status: int, code: str) -> None:
+async def test_routing_errors_are_problems(
+    make_app: AppFactory, method: str, path: str, status: int, code: str
+) -> None:
     response = await call(make_app(), method, path)
     assert response.status_code == status
     assert response.content_type == PROBLEM_JSON
@@ -114,7 +120,14 @@ async def test_routing_errors_are_problems(make_app: AppFactory, method: str, pa
 
 @pytest.mark.parametrize(
     ("offered", "kept"),
-    [("abc-123_x.y:z", True), ("x" * 129, False), ("bad id", False), ("tab\tid", False), ("<script>", False), ("", False)],
+    [
+        ("abc-123_x.y:z", True),
+        ("x" * 129, False),
+        ("bad id", False),
+        ("tab\tid", False),
+        ("<script>", False),
+        ("", False),
+    ],
 )
 async def test_request_id_is_echoed_only_when_well_formed(make_app: AppFactory, offered: str, kept: bool) -> None:
     response = await call(make_app(), "GET", "/healthz", headers={"x-request-id": offered} if offered else {})

@@ -1,7 +1,6 @@
 """The plugin's table of contents: every hook it implements, each handing off to a module of its own."""
 
 from kernel import Kernel, hookimpl
-
 from soko_hello import settings, tasks, views
 
 

@@ -1,8 +1,8 @@
 """`GET /hello/<name>`: greets, and leaves the slow part to the worker."""
 
-from kernel import current_kernel
 from quart import Blueprint
 
+from kernel import current_kernel
 from soko_hello.settings import HelloSettings
 
 blueprint = Blueprint("hello", __name__)

@@ -1,0 +1,92 @@
+"""`soko migrate`, `soko serve` and `soko worker` as real processes against real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from kernel.testing.project import Project, free_port, wait_for
+from kernel.testing.services import Servers, create_database, drop_database
+
+HELLO_TOKEN = {"SOKO_PLUGINS__HELLO__API_TOKEN": "example-token"}
+
+
+@pytest.fixture
+def fresh_project(soko_project: Project, soko_servers: Servers) -> Iterator[Project]:
+    """A project on a database of its own, so nothing is migrated yet (the cluster-wide app role exists)."""
+    assert soko_project.run("migrate").returncode == 0
+    database = asyncio.run(create_database(soko_servers.admin_url))
+    soko_project.env |= {"SOKO_DATABASE_URL": database.app_url, "SOKO_DATABASE_OWNER_URL": database.owner_url}
+    try:
+        yield soko_project
+    finally:
+        asyncio.run(drop_database(soko_servers.admin_url, database))
+
+
+def test_pending_migrations_block_serving_until_applied(fresh_project: Project) -> None:
+    check = fresh_project.run("migrate", "--check")
+    assert check.returncode == 1
+    assert "kernel:2026-11-28T21:00:00:000000" in check.stdout
+
+    port = free_port()
+    refused = fresh_project.run("serve", "--bind", f"127.0.0.1:{port}", timeout=60)
+    assert refused.returncode == 1
+    assert "pending" in refused.stderr and "kernel:2026-11-28T21:00:00:000000" in refused.stderr
+    refused_worker = fresh_project.run("worker", timeout=60)
+    assert refused_worker.returncode == 1 and "pending" in refused_worker.stderr
+
+    applied = fresh_project.run("migrate")
+    assert applied.returncode == 0, applied.stderr
+    assert fresh_project.run("migrate", "--check").returncode == 0
+
+    with fresh_project.serve() as server:
+        ready = httpx.get(f"{server.base_url}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "migrations": "ok"}
+
+
+@pytest.mark.usefixtures("hello_installed")
+def test_bad_settings_stop_serve_before_it_binds(soko_project: Project) -> None:
+    soko_project.settings(["hello", "nosuchplugin"]).plugin_config("hello", {"greting": "typo"})
+    port = free_port()
+    result = soko_project.run("serve", "--bind", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    for expected in ("'nosuchplugin' is not installed", "plugins.hello.greting: unknown key", "api_token: required"):
+        assert expected in result.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # nothing took the port
+
+
+def test_serving_as_a_superuser_is_refused(soko_project: Project) -> None:
+    assert soko_project.run("migrate").returncode == 0
+    owner = soko_project.env["SOKO_DATABASE_OWNER_URL"]
+    result = soko_project.run("serve", "--bind", f"127.0.0.1:{free_port()}", SOKO_DATABASE_URL=owner)
+    assert result.returncode != 0
+    assert "SUPERUSER" in result.stdout + result.stderr
+
+
+@pytest.mark.usefixtures("hello_installed")
+def test_example_plugin_end_to_end(soko_project: Project) -> None:
+    soko_project.env |= HELLO_TOKEN
+    soko_project.settings(["hello"]).plugin_config("hello", {"greeting": "Habari"})
+    assert soko_project.run("migrate").returncode == 0
+    with soko_project.worker() as worker, soko_project.serve() as server:
+        response = httpx.get(f"{server.base_url}/hello/wanjiru", headers={"x-request-id": "req-hello-1"})
+        assert response.status_code == 200
+        assert response.json()["message"] == "Habari, wanjiru!"
+
+        def greeted() -> dict | None:
+            return next((r for r in worker.log_records() if r.get("msg") == "greeted wanjiru"), None)
+
+        record = wait_for(greeted, timeout=20, what="the worker to run hello.greet")
+        assert record["request_id"] == "req-hello-1"
+
+    soko_project.settings(["hello"]).plugin_config("hello", {"enabled": False})
+    with soko_project.serve() as server:
+        gone = httpx.get(f"{server.base_url}/hello/wanjiru")
+        assert gone.status_code == 404
+        assert gone.headers["content-type"] == "application/problem+json"
