@@ -4,6 +4,32 @@ import pluggy
 from quart import current_app
 
 from kernel.kernel import Kernel
+from kernel.messaging import (
+    ChannelCapability,
+    DeliveryStatus,
+    InboundMessage,
+    MessageStatus,
+    MessagingChannel,
+    OutboundMessage,
+    SendError,
+    SendErrorCode,
+    SendResult,
+    Template,
+)
+from kernel.payments import (
+    Money,
+    NextAction,
+    PaymentCapability,
+    PaymentError,
+    PaymentErrorCode,
+    PaymentEvent,
+    PaymentIntent,
+    PaymentProvider,
+    PaymentResult,
+    PaymentStatus,
+    UnsupportedOperation,
+    WebhookRequest,
+)
 from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
 
@@ -18,10 +44,32 @@ def current_kernel() -> Kernel:
 
 __all__ = [
     "CallNext",
+    "ChannelCapability",
+    "DeliveryStatus",
+    "InboundMessage",
     "Kernel",
+    "MessageStatus",
+    "MessagingChannel",
+    "Money",
+    "NextAction",
+    "OutboundMessage",
+    "PaymentCapability",
+    "PaymentError",
+    "PaymentErrorCode",
+    "PaymentEvent",
+    "PaymentIntent",
+    "PaymentProvider",
+    "PaymentResult",
+    "PaymentStatus",
     "Problem",
     "RequestMiddleware",
+    "SendError",
+    "SendErrorCode",
+    "SendResult",
     "Stage",
+    "Template",
+    "UnsupportedOperation",
+    "WebhookRequest",
     "current_kernel",
     "hookimpl",
 ]

@@ -213,3 +213,52 @@ def config_show() -> None:
         name: masked(model) for name, model in kernel.plugin_settings.items()
     }
     click.echo(json.dumps(document, indent=2, default=str))
+
+
+@main.command()
+def dev() -> None:
+    """Run web and worker together for development, on embedded PostgreSQL and Redis unless URLs are set."""
+    import os
+    from pathlib import Path
+
+    from kernel.dev import embedded_services, supervise
+
+    root = Path(os.environ.get("SOKO_ROOT") or Path.cwd())
+    configure_logging("INFO")
+    if os.environ.get("SOKO_DATABASE_URL") and os.environ.get("SOKO_REDIS_URL"):
+        sys.exit(_develop(dict(os.environ), supervise))
+    click.echo(f"soko dev: starting embedded PostgreSQL and Redis under {root / 'var'}", err=True)
+    with embedded_services(root / "var") as embedded:
+        env = dict(os.environ) | {
+            "SOKO_DATABASE_OWNER_URL": embedded.database_url,
+            "SOKO_DATABASE_URL": db.with_credentials(embedded.database_url, user=DEV_APP_ROLE),
+            "SOKO_REDIS_URL": embedded.redis_url,
+        }
+        code = _develop(env, supervise)
+    sys.exit(code)
+
+
+DEV_APP_ROLE = "soko_app"
+
+
+def _develop(env: dict[str, str], supervise: Any) -> int:
+    """Migrate, seed, then supervise `soko serve` and `soko worker` until Ctrl-C or SIGTERM."""
+    import os
+
+    os.environ.update(env)
+    kernel = load_kernel()
+    click.echo("soko dev: applying migrations", err=True)
+    asyncio.run(migrations.apply(kernel))
+    asyncio.run(_seed(kernel))
+    soko = [sys.executable, "-m", "kernel"]
+    click.echo(
+        f"soko dev: web on http://{kernel.settings.bind} (try: curl http://{kernel.settings.bind}/readyz), "
+        "worker running; Ctrl-C stops both",
+        err=True,
+    )
+    return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
+
+
+async def _seed(kernel: Kernel) -> None:
+    async with kernel.running():
+        await kernel.emit("dev_seed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
@@ -61,3 +62,12 @@ async def check_role(engine: PostgresEngine) -> None:
             f"database role {role['rolname']!r} is {power}, so row-level security would not apply; "
             "point SOKO_DATABASE_URL at the app role that `soko migrate` creates"
         )
+
+
+def with_credentials(url: str, *, user: str, password: str | None = None, database: str | None = None) -> str:
+    """The same server URL with another role and/or database (TCP and unix-socket forms alike)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    login = user if password is None else f"{user}:{password}"
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit((parts.scheme, f"{login}@{host}", path, parts.query, parts.fragment))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from quart import Blueprint
 
     from kernel.kernel import Kernel
-    from kernel.messaging import InboundMessage, MessagingChannel
+    from kernel.messaging import DeliveryStatus, InboundMessage, MessagingChannel
     from kernel.payments import PaymentEvent, PaymentProvider
     from kernel.pipeline import RequestMiddleware
 
@@ -119,3 +119,11 @@ def payment_event(kernel: Kernel, event: PaymentEvent) -> Awaitable[None] | None
 @hookspec
 def message_received(kernel: Kernel, message: InboundMessage) -> Awaitable[None] | None:
     """An inbound message arrived on a messaging channel. May be delivered more than once."""
+
+
+@hookspec
+def message_status(kernel: Kernel, status: DeliveryStatus) -> Awaitable[None] | None:
+    """A sent message's delivery status changed (sent, delivered, read, failed), as verified by its channel.
+
+    May be delivered more than once and out of order (read before delivered): keep the furthest status.
+    """

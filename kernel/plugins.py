@@ -29,9 +29,7 @@ def new_manager() -> pluggy.PluginManager:
     return manager
 
 
-def load(
-    manager: pluggy.PluginManager, names: Sequence[str], extra: Iterable[tuple[str, object]] = ()
-) -> list[str]:
+def load(manager: pluggy.PluginManager, names: Sequence[str], extra: Iterable[tuple[str, object]] = ()) -> list[str]:
     """Register the enabled plugins (plus `extra` objects, as tests do) and return the problems found."""
     available = installed()
     problems = []

@@ -183,9 +183,7 @@ class MessagingChannelContract(_WebhookReceiverContract):
     def receiver(self, channel: MessagingChannel) -> MessagingChannel:
         return channel
 
-    async def test_send_returns_provider_message_id(
-        self, channel: MessagingChannel, outbound: OutboundMessage
-    ) -> None:
+    async def test_send_returns_provider_message_id(self, channel: MessagingChannel, outbound: OutboundMessage) -> None:
         result = await channel.send(outbound)
         assert isinstance(result, SendResult)
         assert result.provider_message_id
@@ -209,9 +207,7 @@ class MessagingChannelContract(_WebhookReceiverContract):
             with pytest.raises(UnsupportedOperation):
                 await channel.send(message)
 
-    def test_verify_subscription(
-        self, channel: MessagingChannel, subscription_handshake: Handshake | None
-    ) -> None:
+    def test_verify_subscription(self, channel: MessagingChannel, subscription_handshake: Handshake | None) -> None:
         assert channel.verify_subscription({}) is None
         if subscription_handshake is not None:
             assert channel.verify_subscription(subscription_handshake.query) == subscription_handshake.reply

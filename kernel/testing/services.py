@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
+
+from kernel.db import with_credentials
 
 APP_ROLE = "soko_app"
 APP_PASSWORD = "soko_app"  # noqa: S105 - test-only credentials of a role that exists only in test clusters
@@ -48,15 +50,6 @@ def servers(var_dir: Path) -> Iterator[Servers]:
 
     with embedded_services(var_dir) as embedded:
         yield Servers(database or embedded.database_url, redis or embedded.redis_url)
-
-
-def with_credentials(url: str, *, user: str, password: str | None = None, database: str | None = None) -> str:
-    """The same server URL with another role and/or database (TCP and unix-socket forms alike)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    login = user if password is None else f"{user}:{password}"
-    path = f"/{database}" if database is not None else parts.path
-    return urlunsplit((parts.scheme, f"{login}@{host}", path, parts.query, parts.fragment))
 
 
 async def create_database(admin_url: str) -> Database:

@@ -211,9 +211,7 @@ def test_consumer_span_continues_the_enqueuers_trace_and_ends_once() -> None:
     middleware = ContextMiddleware(tracer=provider.get_tracer("test"))
 
     with provider.get_tracer("test").start_as_current_span("enqueue") as enqueue:
-        message = middleware.pre_send(
-            TaskiqMessage(task_id="t1", task_name="jobs:send", labels={}, args=[], kwargs={})
-        )
+        message = middleware.pre_send(TaskiqMessage(task_id="t1", task_name="jobs:send", labels={}, args=[], kwargs={}))
 
     def execute(fail: bool) -> None:
         middleware.pre_execute(message)

@@ -1,0 +1,153 @@
+"""configure_logging writes masked JSON lines for every logger; mask() keeps ordinary numbers."""
+
+import io
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from kernel.context import request_id_var, tenant_id_var, user_id_var
+from kernel.logs import configure_logging, mask
+
+# (as written, as it must appear in the log)
+SECRETS = [
+    ("+254712345678", "+2547******78"),
+    ("254712345678", "2547******78"),
+    ("0712345678", "07******78"),
+    ("0712 345 678", "07** *** *78"),
+    ("0712-345-678", "07**-***-*78"),
+    ("+254 712 345 678", "+254 7** *** *78"),
+    ("(0712) 345678", "(07**) ****78"),
+    ("712345678", "7******78"),
+    ("+14155552671", "+141******71"),
+    ("+255712345678", "+2557******78"),
+    ("jane.doe+x@example.co.ke", "j***@example.co.ke"),
+    ("NLJ7RT61SV", "NLJ*******"),
+    ("QGR2XYZ9AB", "QGR*******"),
+]
+ORDINARY = [
+    "1500",
+    "5432",
+    "status 200",
+    "latency 12.5",
+    "2026-11-28T20:58:50",
+    "2026-11-28 20:58:50.123Z",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "12345678-1234-1234-1234-123456789012",
+    "4f1c2a9b8e7d6c5b4a3f2e1d0c9b8a7f",
+    "0123456789abcdef0123456789abcdef",
+    "192.168.100.200",
+    "KES 1,500,000",
+    "POST",
+    "INTERNAL_ERROR",
+    "@app.route('/x')",
+]
+
+
+@pytest.fixture
+def output() -> Iterator[Callable[[], list[dict[str, object]]]]:
+    """Configure logging into a buffer and return a reader of its parsed lines; restore root after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging("DEBUG", stream=buffer)
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def log_in(place: str, secret: str) -> None:
+    """Log `secret` in one place a record can carry it."""
+    logger = logging.getLogger("soko.test")
+    if place == "message":
+        logger.info(f"paying {secret} now")
+    elif place == "args":
+        logger.info("paying %s now", secret)
+    elif place == "extra":
+        logger.info("paying", extra={"customer": f"to {secret}"})
+    elif place == "nested":
+        logger.info("paying", extra={"payload": {"to": [{"msisdn": secret}], "pair": ("x", secret)}})
+    else:
+        try:
+            raise ValueError(f"rejected {secret}")
+        except ValueError:
+            logger.exception("paying failed")
+
+
+@pytest.mark.parametrize(("secret", "masked"), SECRETS)
+@pytest.mark.parametrize("place", ["message", "args", "extra", "nested", "exception"])
+def test_masks_every_place(output: Callable[[], list[dict[str, object]]], place: str, secret: str, masked: str):
+    log_in(place, secret)
+    [line] = output()
+    text = json.dumps(line)
+    assert secret not in text
+    assert masked in text
+    if place == "exception":
+        assert f"ValueError: rejected {masked}" in str(line["exc"])
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_keeps_ordinary_numbers_and_words(output: Callable[[], list[dict[str, object]]], text: str):
+    assert mask(text) == text
+    logging.getLogger("soko.test").info("seen %s", text, extra={"field": text})
+    [line] = output()
+    assert line["msg"] == f"seen {text}"
+    assert line["field"] == text
+
+
+class Marker:
+    """An object json cannot serialise, whose str() holds a phone number."""
+
+    def __str__(self) -> str:
+        return "call +254712345678"
+
+
+def test_line_fields_context_and_extra_types(output: Callable[[], list[dict[str, object]]]):
+    tokens = [var.set(value) for var, value in ((request_id_var, "r1"), (tenant_id_var, "t1"), (user_id_var, "u1"))]
+    try:
+        logging.getLogger("soko.test").warning(
+            "hi", extra={"status": 200, "ms": 12.5, "msisdn": 254712345678, "contact": Marker()}
+        )
+    finally:
+        for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
+            var.reset(token)
+    logging.getLogger("soko.test").info("later")
+    first, second = output()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(first["ts"]))
+    assert first | {"ts": None} == {
+        "ts": None,
+        "level": "WARNING",
+        "logger": "soko.test",
+        "msg": "hi",
+        "request_id": "r1",
+        "tenant_id": "t1",
+        "user_id": "u1",
+        "status": 200,
+        "ms": 12.5,
+        "msisdn": "2547******78",
+        "contact": "call +2547******78",
+    }
+    assert "request_id" not in second
+
+
+def test_configuring_twice_does_not_duplicate_lines(output: Callable[[], list[dict[str, object]]]):
+    buffer = io.StringIO()
+    configure_logging(stream=buffer)
+    configure_logging(stream=buffer)
+    logging.getLogger("soko.test").info("once")
+    assert buffer.getvalue().count("once") == 1
+    assert output() == []  # the first configuration's handler is gone too
+
+
+def test_third_party_logger_is_masked(output: Callable[[], list[dict[str, object]]]):
+    logging.getLogger("piccolo.x").info("query for %s", "0712345678")
+    [line] = output()
+    assert (line["logger"], line["msg"]) == ("piccolo.x", "query for 07******78")
+
+
+def test_quiets_hypercorn_access_log(output: Callable[[], list[dict[str, object]]]):
+    logging.getLogger("hypercorn.access").info("GET / 200")
+    logging.getLogger("hypercorn.error").info("Running on http://0.0.0.0:8000")
+    assert [line["logger"] for line in output()] == ["hypercorn.error"]
