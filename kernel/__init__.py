@@ -2,7 +2,9 @@
 
 import pluggy
 from quart import current_app
+from quart_schema import validate_querystring, validate_request, validate_response
 
+from kernel.fields import CleanStr, MobileNumber, Model, PhoneNumber, Slug
 from kernel.kernel import Kernel
 from kernel.messaging import (
     ChannelCapability,
@@ -45,11 +47,14 @@ def current_kernel() -> Kernel:
 __all__ = [
     "CallNext",
     "ChannelCapability",
+    "CleanStr",
     "DeliveryStatus",
     "InboundMessage",
     "Kernel",
     "MessageStatus",
     "MessagingChannel",
+    "MobileNumber",
+    "Model",
     "Money",
     "NextAction",
     "OutboundMessage",
@@ -61,15 +66,20 @@ __all__ = [
     "PaymentProvider",
     "PaymentResult",
     "PaymentStatus",
+    "PhoneNumber",
     "Problem",
     "RequestMiddleware",
     "SendError",
     "SendErrorCode",
     "SendResult",
+    "Slug",
     "Stage",
     "Template",
     "UnsupportedOperation",
     "WebhookRequest",
     "current_kernel",
     "hookimpl",
+    "validate_querystring",
+    "validate_request",
+    "validate_response",
 ]

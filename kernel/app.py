@@ -16,11 +16,14 @@ from typing import Any
 from quart import Quart, Request, Response, request
 from quart.ctx import RequestContext
 from quart.typing import ResponseReturnValue
+from quart_schema.validation import QuerystringValidationError, RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
+from kernel import openapi
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.health import health_blueprint
 from kernel.kernel import Kernel
+from kernel.openapi import field_errors
 from kernel.problems import Problem
 from kernel.webhooks import webhooks_blueprint
 
@@ -32,7 +35,12 @@ _INTERNAL = Problem(500, "internal_error", "The server could not complete the re
 
 
 class SokoRequest(Request):
-    """Malformed JSON is the client's `validation_error`, never a server error."""
+    """A body that is not JSON is the client's mistake (415 or 400), never a server error."""
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if not (force or silent or self.is_json):
+            raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
+        return await super().get_json(force=force, silent=silent, cache=cache)
 
     def on_json_loading_failed(self, error: Exception | None) -> Any:
         raise Problem(400, "validation_error", "The request body is not valid JSON.")
@@ -91,6 +99,10 @@ def problem_for(error: BaseException) -> Problem:
     """The problem a client sees for an exception: its own words for ours, nothing internal for the rest."""
     if isinstance(error, Problem):
         return error
+    if isinstance(error, RequestSchemaValidationError):
+        source = "query" if isinstance(error, QuerystringValidationError) else "body"
+        errors = field_errors(error.validation_error, source=source)
+        return Problem(400, "validation_error", "The request is not valid: see `errors`.", errors=errors)
     if isinstance(error, HTTPException) and error.code is not None:
         allow = dict(error.get_headers()).get("Allow")
         return Problem.for_status(error.code, error.description, headers={"Allow": allow} if allow else None)
@@ -121,6 +133,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
     app.register_error_handler(Exception, _render_problem)
+    openapi.install(app)
     app.register_blueprint(health_blueprint())
     app.register_blueprint(webhooks_blueprint())
     for _, blueprints in kernel.call("register_blueprints", kernel=kernel):

@@ -4,6 +4,7 @@ from kernel.app import create_app
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
 
+configure_logging()  # before anything logs, so even build-time records are JSON and masked
 kernel = build_kernel()
 configure_logging(kernel.settings.log_level)
 app = create_app(kernel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from typing import Any, NoReturn
 
@@ -115,7 +116,8 @@ def serve(bind: str | None, workers: int | None) -> None:
     config.application_path = "kernel.asgi:app"
     config.bind = [bind or kernel.settings.bind]
     config.workers = workers or kernel.settings.web_workers
-    config.accesslog = None
+    config.accesslog = None  # soko writes its own access log, one JSON line per request
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, so it is masked too
     config.include_server_header = False
     click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
     sys.exit(run(config))

@@ -7,7 +7,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 from quart import Blueprint, current_app
+from quart_schema import validate_response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -18,15 +20,28 @@ from kernel.problems import Problem
 CHECK_TIMEOUT_S = 2.0
 
 
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
 def health_blueprint() -> Blueprint:
     blueprint = Blueprint("health", __name__)
 
     @blueprint.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @validate_response(Health)
+    async def healthz() -> Health:
+        """The process is alive."""
+        return Health(status="ok")
 
     @blueprint.get("/readyz")
-    async def readyz() -> dict[str, object]:
+    @validate_response(Readiness)
+    async def readyz() -> Readiness:
+        """The database, Redis and migrations are ready; else 503 naming what is not."""
         kernel: Kernel = current_app.extensions["soko"]
         checks = {
             "database": await _check(_database(kernel)),
@@ -36,7 +51,7 @@ def health_blueprint() -> Blueprint:
         failing = sorted(name for name, result in checks.items() if result != "ok")
         if failing:
             raise Problem(503, "service_unavailable", f"not ready: {', '.join(failing)}", checks=checks)
-        return {"status": "ready", "checks": checks}
+        return Readiness(status="ready", checks=checks)
 
     return blueprint
 

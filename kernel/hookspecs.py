@@ -63,6 +63,15 @@ def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
     """Return request middleware; each declares its `stage`, and the kernel orders and checks them at startup."""
 
 
+@hookspec
+def openapi_operation(kernel: Kernel, method: str, rule: str) -> Mapping[str, Any] | None:
+    """Return what your plugin adds to the OpenAPI operation `method rule`, or None.
+
+    Keys: `parameters` (list, e.g. a required `Idempotency-Key` header), `responses` (by status), `security`
+    (list of requirements). Called when the document is built, never per request.
+    """
+
+
 # -- worker --------------------------------------------------------------------------------------------------
 
 

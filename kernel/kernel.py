@@ -15,7 +15,7 @@ from piccolo.engine.postgres import PostgresEngine
 from pydantic import BaseModel, ValidationError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
-from kernel import db, migrations, plugins
+from kernel import db, fields, migrations, plugins
 from kernel.messaging import MessagingChannel
 from kernel.payments import PaymentProvider
 from kernel.pipeline import PlacedMiddleware, order_middleware
@@ -114,6 +114,7 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
     settings, problems = validate_kernel(raw)
     if settings is None:
         raise SettingsError(problems)
+    fields.set_default_region(settings.default_region)
     extra = list(extra_plugins)
     enabled = [name for name in settings.plugins.enabled if not switched_off(raw, name)]
     manager = plugins.new_manager()

@@ -6,7 +6,7 @@ module configures nothing.
 
 Masking rules (`mask`), applied to the message, every extra field and the traceback:
 
-* Phone numbers: an optional ``+`` then 9 to 15 digits, where single spaces, hyphens or
+* Phone numbers: an optional ``+`` then 9 to 15 ASCII digits, where single spaces, hyphens or
   parentheses may separate digits, not glued to a word, a ``.``, ``+`` or ``-`` before it, nor to
   a word, ``:``, ``-`` or a decimal part after it (which spares UUIDs, hex ids, times, decimals and
   ``2026-11-28 20:58`` dates). Exactly six digits become ``*`` in place, keeping the last two
@@ -47,6 +47,7 @@ _PHONE_HINT = re.compile(r"[0-9][0-9 ()-]{8}")
 _EMAIL = re.compile(r"(?<![\w.%+-])([\w%+-])[\w.%+-]*@(?=[\w-]+(?:\.[\w-]+)+)")
 _RECEIPT = re.compile(r"([A-Z](?<!\w[A-Z])(?=[A-Z]*[0-9])[A-Z0-9]{2})[A-Z0-9]{7}\b")
 _ENCODE = json.JSONEncoder(default=str).encode
+_TRACEBACKS = logging.Formatter()
 
 # Attributes every LogRecord has; anything else on a record came from the caller's ``extra=``.
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -106,9 +107,6 @@ def _mask_value(value: object) -> object:
     return value if isinstance(value, int) and masked == text else masked
 
 
-_TRACEBACKS = logging.Formatter()
-
-
 class MaskingFilter(logging.Filter):
     """Masks a record's message, extra fields and traceback in place, before any formatting."""
 
@@ -133,7 +131,7 @@ class MaskingFilter(logging.Filter):
 
 @functools.lru_cache(maxsize=4)
 def _utc_second(second: int) -> str:
-    """Format each second once, not once per record: strftime costs a tenth of a line."""
+    """Format each second once, not once per record: strftime is near a tenth of a line's cost."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
@@ -171,14 +169,14 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     stderr because stdout belongs to command output (``soko ... | jq``), and because Python keeps
     stderr line-buffered even when piped, so a crash loses no log lines.
     """
-    handler = _JsonHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(_JsonFormatter())
-    handler.addFilter(MaskingFilter())
     root = logging.getLogger()
+    root.setLevel(level.upper())  # first: a bad level fails before anything changed
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for old in [h for h in root.handlers if isinstance(h, _JsonHandler)]:
         root.removeHandler(old)
         old.close()
+    handler = _JsonHandler(sys.stderr if stream is None else stream)
+    handler.setFormatter(_JsonFormatter())
+    handler.addFilter(MaskingFilter())
     root.addHandler(handler)
-    root.setLevel(level.upper())
-    for name in _NOISY:
-        logging.getLogger(name).setLevel(logging.WARNING)

@@ -54,6 +54,8 @@ class KernelSettings(BaseModel):
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)
     trust_request_id: bool = True
+    openapi: bool = True  # serve /openapi.json
+    docs: bool = True  # serve the human docs page at /docs (needs openapi)
     # Read by the test suite only: where its PostgreSQL and Redis are (else it starts embedded ones).
     test_database_url: SecretStr | None = None
     test_redis_url: SecretStr | None = None

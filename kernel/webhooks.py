@@ -11,10 +11,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from pydantic import RootModel
 from quart import Blueprint, Response, request
+from quart_schema import document_response
 
 from kernel import current_kernel
 from kernel.messaging import InboundMessage
+from kernel.openapi import openapi_extra
 from kernel.payments import WebhookReceiver, WebhookRequest
 from kernel.problems import Problem
 
@@ -22,6 +25,10 @@ log = logging.getLogger(__name__)
 
 EventT = TypeVar("EventT")
 ReceiverT = TypeVar("ReceiverT", bound=WebhookReceiver[Any])
+
+
+class WebhookAck(RootModel[dict[str, Any]]):
+    """The acknowledgement the sender expects; its shape is the provider's or channel's."""
 
 
 def webhooks_blueprint() -> Blueprint:
@@ -33,6 +40,7 @@ def webhooks_blueprint() -> Blueprint:
     return blueprint
 
 
+@document_response(WebhookAck)
 async def payment_webhook(provider: str) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.payments, provider)
@@ -42,6 +50,7 @@ async def payment_webhook(provider: str) -> tuple[dict[str, Any], int]:
     return receiver.webhook_ack(events)
 
 
+@openapi_extra(responses={"200": {"description": "The challenge, echoed", "content": {"text/plain": {}}}})
 async def messaging_handshake(channel: str) -> Response:
     """Answer the platform's subscription check (WhatsApp's hub.challenge) as plain text, never as HTML."""
     receiver = _find(current_kernel().messaging, channel)
@@ -51,6 +60,7 @@ async def messaging_handshake(channel: str) -> Response:
     return Response(reply, content_type="text/plain; charset=utf-8")
 
 
+@document_response(WebhookAck)
 async def messaging_webhook(channel: str) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.messaging, channel)

@@ -7,6 +7,7 @@ from taskiq import TaskiqEvents, TaskiqState
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
 
+configure_logging()  # before anything logs, so even build-time records are JSON and masked
 kernel = build_kernel()
 configure_logging(kernel.settings.log_level)
 if kernel.broker is None:

@@ -151,3 +151,22 @@ def test_quiets_hypercorn_access_log(output: Callable[[], list[dict[str, object]
     logging.getLogger("hypercorn.access").info("GET / 200")
     logging.getLogger("hypercorn.error").info("Running on http://0.0.0.0:8000")
     assert [line["logger"] for line in output()] == ["hypercorn.error"]
+
+
+def test_bad_format_neither_raises_nor_leaks(output: Callable[[], list[dict[str, object]]]):
+    logging.getLogger("soko.test").info("paying %d", "0712345678")
+    [line] = output()
+    assert line["msg"] == "paying %d % ('07******78',)"
+
+
+def test_stack_info_is_kept(output: Callable[[], list[dict[str, object]]]):
+    logging.getLogger("soko.test").info("where", stack_info=True)
+    [line] = output()
+    assert "test_stack_info_is_kept" in str(line["stack"])
+
+
+def test_rejects_unknown_level_before_changing_anything(output: Callable[[], list[dict[str, object]]]):
+    with pytest.raises(ValueError, match="LOUD"):
+        configure_logging("loud")
+    logging.getLogger("soko.test").debug("still configured")
+    assert [line["msg"] for line in output()] == ["still configured"]
