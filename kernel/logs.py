@@ -53,7 +53,7 @@ _TRACEBACKS = logging.Formatter()
 _RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _CONTEXT = (("request_id", request_id_var), ("tenant_id", tenant_id_var), ("user_id", user_id_var))
 # Libraries that log a line per request at INFO (or floods at DEBUG) duplicating our own logs.
-_NOISY = ("hypercorn.access", "httpx", "httpcore")
+_NOISY = ("hypercorn.access", "httpx", "httpcore", "pgserver")
 
 
 def _mask_phone(match: re.Match[str]) -> str:

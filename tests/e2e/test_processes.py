@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 
@@ -90,3 +91,23 @@ def test_example_plugin_end_to_end(soko_project: Project) -> None:
         gone = httpx.get(f"{server.base_url}/hello/wanjiru")
         assert gone.status_code == 404
         assert gone.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.usefixtures("hello_installed")
+def test_config_show_masks_secrets_and_plugins_lists_what_is_installed(soko_project: Project) -> None:
+    soko_project.env |= HELLO_TOKEN
+    soko_project.settings(["hello"])
+    shown = soko_project.run("config", "show")
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["plugins"]["hello"]["api_token"] == "********"
+    assert document["database_url"] == "********"
+    for secret in ("example-token", soko_project.env["SOKO_DATABASE_URL"]):
+        assert secret not in shown.stdout
+
+    listed = soko_project.run("plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    hello = next(row for row in json.loads(listed.stdout) if row["name"] == "hello")
+    assert hello["enabled"] is True
+    assert hello["version"] == "0.1.0"
+    assert {"register_blueprints", "register_tasks", "settings_model"} <= set(hello["hooks"])
