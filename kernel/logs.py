@@ -163,6 +163,42 @@ class _JsonHandler(logging.StreamHandler):
     """Marks the handler configure_logging installed, so a second call replaces it."""
 
 
+_ACCESS = logging.getLogger("soko.access")
+_installed: list[_JsonHandler] = []  # the handler configure_logging installed, if any
+
+
+def log_access(method: str, route: str | None, status: int, latency_ms: float, *, mask_request_id: bool) -> None:
+    """The access line of one request: written straight to the JSON handler, because it runs per request.
+
+    Every field is either soko's own (route template, status, latency, generated ids) or a validated HTTP method;
+    only a client-chosen request id can hold personal data, so only it is masked (`mask_request_id`). Without
+    configure_logging (embedding, tests) it goes through the logging module like any record.
+    """
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    message = f"{method} {route or '-'} {status}"
+    fields = {"method": method, "route": route, "status": status, "latency_ms": latency_ms}
+    if not _installed:
+        _ACCESS.info(message, extra=fields)
+        return
+    now = time.time()
+    entry: dict[str, object] = {
+        "ts": f"{_utc_second(int(now))}.{int(now * 1000) % 1000:03d}Z",
+        "level": "INFO",
+        "logger": "soko.access",
+        "msg": message,
+    }
+    for key, var in _CONTEXT:
+        if (value := var.get()) is not None:
+            entry[key] = value
+    if mask_request_id:
+        entry["request_id"] = mask(str(entry["request_id"]))
+    entry.update(fields)
+    stream = _installed[0].stream
+    stream.write(_ENCODE(entry) + "\n")
+    stream.flush()
+
+
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """Send every logger's records, masked, as JSON lines to `stream` (default: sys.stderr).
 
@@ -180,3 +216,4 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     handler.setFormatter(_JsonFormatter())
     handler.addFilter(MaskingFilter())
     root.addHandler(handler)
+    _installed[:] = [handler]
