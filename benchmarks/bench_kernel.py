@@ -297,7 +297,7 @@ def machine() -> dict[str, str]:
 
 def targets(args: argparse.Namespace) -> list[Target]:
     """The three configs; database URLs stay unset, as `/healthz` touches no database."""
-    base = {"SOKO_ENV": args.soko_env}
+    base = {"SOKO_ENV": args.soko_env, "SOKO_PLUGINS__ENABLED": "[]"}  # settings.toml enables plugins per env
     plugins = tuple(name for name in args.plugins.split(",") if name)
     with_plugins = base | {
         "SOKO_PLUGINS__ENABLED": json.dumps(list(plugins)),

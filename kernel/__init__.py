@@ -4,6 +4,9 @@ import pluggy
 from quart import current_app
 from quart_schema import validate_querystring, validate_request, validate_response
 
+from kernel.commit import before_commit
+from kernel.context import tenant_id_var, user_id_var
+from kernel.db import NoTenant
 from kernel.fields import CleanStr, MobileNumber, Model, PhoneNumber, Slug
 from kernel.kernel import Kernel
 from kernel.messaging import (
@@ -32,8 +35,11 @@ from kernel.payments import (
     UnsupportedOperation,
     WebhookRequest,
 )
+from kernel.periodic import periodic_per_tenant
 from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
+from kernel.routes import RoutePatterns, check_route_pattern
+from kernel.settings import SettingsError
 
 hookimpl = pluggy.HookimplMarker("soko")
 
@@ -57,6 +63,7 @@ __all__ = [
     "Model",
     "Money",
     "NextAction",
+    "NoTenant",
     "OutboundMessage",
     "PaymentCapability",
     "PaymentError",
@@ -69,16 +76,23 @@ __all__ = [
     "PhoneNumber",
     "Problem",
     "RequestMiddleware",
+    "RoutePatterns",
     "SendError",
     "SendErrorCode",
     "SendResult",
+    "SettingsError",
     "Slug",
     "Stage",
     "Template",
     "UnsupportedOperation",
     "WebhookRequest",
+    "before_commit",
+    "check_route_pattern",
     "current_kernel",
     "hookimpl",
+    "periodic_per_tenant",
+    "tenant_id_var",
+    "user_id_var",
     "validate_querystring",
     "validate_request",
     "validate_response",

@@ -23,7 +23,7 @@ from quart_schema.conversion import convert_response_return_value
 from quart_schema.validation import QuerystringValidationError, RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from kernel import openapi
+from kernel import commit, openapi
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.health import install_health
 from kernel.kernel import Kernel
@@ -44,7 +44,10 @@ class SokoRequest(Request):
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         if not (force or silent or self.is_json):
             raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
-        return await super().get_json(force=force, silent=silent, cache=cache)
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except UnicodeDecodeError:  # Quart decodes before parsing, outside on_json_loading_failed
+            raise Problem(400, "validation_error", "The request body is not valid UTF-8.") from None
 
     def on_json_loading_failed(self, error: Exception | None) -> Any:
         raise Problem(400, "validation_error", "The request body is not valid JSON.")
@@ -86,6 +89,7 @@ class SokoApp(Quart):
         finally:
             for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
                 var.reset(token)
+            commit.reset()
 
     async def _pipeline(self, index: int, current: Request, request_context: RequestContext | None) -> Response:
         """Run middleware `index` around the rest; past the last one, Quart's own dispatch."""
@@ -106,13 +110,18 @@ class SokoApp(Quart):
         return await super().make_response(result)
 
     async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
-        """The view, inside its tenant's transaction when a tenant is bound: an exception or a 5xx rolls back."""
+        """The view, inside its tenant's transaction when a tenant is bound: an exception or a 5xx rolls back.
+
+        Before a commit, the callbacks registered with `kernel.commit.before_commit` run in the same transaction.
+        """
         if tenant_id_var.get() is None:
             return await super().dispatch_request(request_context)
         async with self.kernel.tenant_transaction() as transaction:
             response = await self.make_response(await super().dispatch_request(request_context))
             if response.status_code >= 500:
                 await transaction.rollback()
+            else:
+                await commit.run_before_commit(response)
             return response
 
 

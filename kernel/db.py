@@ -29,6 +29,45 @@ def create_engine(url: str) -> PostgresEngine:
     return PostgresEngine(config={"dsn": url}, extensions=())
 
 
+class _ReleasingTransaction(PostgresTransaction):
+    """piccolo's transaction, except that its connection always goes back to the pool.
+
+    piccolo's `__aenter__` keeps the connection it acquired when BEGIN is interrupted (a client that hangs up
+    cancels its request's task), and its `__aexit__` skips the release when the rollback fails: either way the
+    connection is lost to the pool, idle in transaction. asyncpg's release rolls back and resets whatever it gets.
+    """
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> PostgresTransaction:
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()
+        except BaseException:
+            await self._give_back()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: object, exception: BaseException | None, traceback: object) -> bool:
+        try:
+            if exception is not None and not self._rolled_back:
+                await self.rollback()
+            elif exception is None and not (self._committed or self._rolled_back):
+                await self.commit()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self._give_back()
+        return exception is None
+
+    async def _give_back(self) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)
+        else:
+            await self.connection.close()
+
+
 @asynccontextmanager
 async def tenant_transaction(
     engine: PostgresEngine, tenant_id: str | None = None
@@ -41,7 +80,7 @@ async def tenant_transaction(
     tenant = tenant_id if tenant_id is not None else tenant_id_var.get()
     if not tenant:
         raise NoTenant("no tenant is bound: pass tenant_id or run inside a tenant's request or job")
-    async with engine.transaction(allow_nested=False) as transaction:
+    async with _ReleasingTransaction(engine, allow_nested=False) as transaction:
         await transaction.connection.execute("SELECT set_config('app.current_tenant', $1, true)", str(tenant))
         token = tenant_id_var.set(str(tenant))
         try:
@@ -51,16 +90,26 @@ async def tenant_transaction(
 
 
 async def check_role(engine: PostgresEngine) -> None:
-    """Refuse a superuser or BYPASSRLS role: row-level security never applies to them."""
+    """Refuse a superuser or BYPASSRLS role: row-level security never applies to them. Refuse an owner (or a
+    member of the owner's role) of a table with row-level security too: it could switch it off."""
     async with engine.pool.acquire() as connection:
         role = await connection.fetchrow(
             "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
         )
+        owned = await connection.fetchval(
+            "SELECT string_agg(oid::regclass::text, ', ' ORDER BY oid::regclass::text) FROM pg_class "
+            "WHERE relrowsecurity AND pg_has_role(current_user, relowner, 'MEMBER')"
+        )
+    fix = "point SOKO_DATABASE_URL at the app role that `soko migrate` creates"
     if role["rolsuper"] or role["rolbypassrls"]:
         power = "SUPERUSER" if role["rolsuper"] else "BYPASSRLS"
         raise UnsafeDatabaseRole(
-            f"database role {role['rolname']!r} is {power}, so row-level security would not apply; "
-            "point SOKO_DATABASE_URL at the app role that `soko migrate` creates"
+            f"database role {role['rolname']!r} is {power}, so row-level security would not apply; {fix}"
+        )
+    if owned:
+        raise UnsafeDatabaseRole(
+            f"database role {role['rolname']!r} owns tables with row-level security ({owned}) and could switch "
+            f"it off; {fix}, and let the owner role that runs migrations own the tables"
         )
 
 

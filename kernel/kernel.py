@@ -78,6 +78,13 @@ class Kernel:
         """A transaction scoped to `tenant_id` (default: the tenant bound to this request or job)."""
         return db.tenant_transaction(self._engine(), tenant_id)
 
+    def connection(self) -> Any:
+        """The asyncpg connection of the open transaction, for the SQL the ORM cannot say (conditional UPDATEs)."""
+        transaction = self._engine().current_transaction.get()
+        if transaction is None:
+            raise RuntimeError("no transaction is open: run inside a tenant's request, job or tenant_transaction()")
+        return transaction.connection
+
     def _engine(self) -> PostgresEngine:
         if self.engine is None:
             raise RuntimeError("no database configured: set SOKO_DATABASE_URL")
@@ -122,6 +129,8 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
     order = [name for name in enabled if manager.get_plugin(name) is not None] + [name for name, _ in extra]
     plugin_settings, settings_problems = _validate_plugin_tables(raw, manager, order)
     problems += settings_problems
+    if problems:  # the register hooks below may read their plugin's settings, which must be valid by then
+        raise SettingsError(problems)
     kernel = Kernel(settings, manager, order, plugin_settings)
     if settings.database_url is not None:
         kernel.engine = db.create_engine(settings.database_url.get_secret_value())

@@ -1,0 +1,27 @@
+"""The security requirements auth adds to the OpenAPI document: who may call which operation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kernel import RoutePatterns
+
+SIGNED_IN = frozenset({"/auth/me", "/auth/logout"})
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def security_for(admin_routes: RoutePatterns, method: str, rule: str) -> Mapping[str, Any] | None:
+    """A bearer token or the session cookie (with the CSRF header on unsafe methods) on protected operations."""
+    admin = admin_routes(rule)
+    if rule not in SIGNED_IN and not admin:
+        return None
+    cookie = {"sessionCookie": []} if method in {"GET", "HEAD"} else {"sessionCookie": [], "csrfHeader": []}
+    responses = {
+        "401": {"description": "Not signed in, or the credentials are not valid for this store", "content": _PROBLEM}
+    }
+    if rule == "/auth/logout":
+        responses["204"] = {"description": "Signed out: the session ended, or the refresh-token family revoked"}
+    if admin:
+        responses["403"] = {"description": "Signed in, but not as staff with the needed role", "content": _PROBLEM}
+    return {"security": [{"bearerAuth": []}, cookie], "responses": responses}

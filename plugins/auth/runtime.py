@@ -1,0 +1,42 @@
+"""What auth's views, middleware and commands share per kernel: settings, keys, the access-token issuer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+from kernel import Kernel, MessagingChannel
+from plugins.auth.keys import Keyring, keyring_for
+from plugins.auth.settings import AuthSettings, settings_of
+from plugins.auth.tokens import AccessTokens
+
+
+@dataclass(frozen=True)
+class Auth:
+    kernel: Kernel
+    settings: AuthSettings
+    keyring: Keyring
+    tokens: AccessTokens
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure everywhere but development and test, which serve plain HTTP on localhost."""
+        return self.kernel.settings.env not in {"development", "test"}
+
+    def otp_channel(self) -> MessagingChannel:
+        return self.kernel.messaging[self.settings.otp_channel]
+
+
+_runtimes: WeakKeyDictionary[Kernel, Auth] = WeakKeyDictionary()
+
+
+def auth_of(kernel: Kernel) -> Auth:
+    """The kernel's auth runtime, built on first use (at app build time, by the middleware hook)."""
+    runtime = _runtimes.get(kernel)
+    if runtime is None:
+        settings = settings_of(kernel)
+        keyring = keyring_for(kernel)
+        runtime = _runtimes[kernel] = Auth(
+            kernel, settings, keyring, AccessTokens(keyring, settings.access_ttl_seconds)
+        )
+    return runtime

@@ -1,0 +1,59 @@
+"""Carts: what a customer means to buy. A cart is checked out once; its order keeps the prices it had then."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from kernel import Problem
+
+
+def parse_id(text: str, what: str) -> uuid.UUID:
+    """An id from a URL or a body; anything that is no UUID names nothing, so it is a 404 like an unknown one."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise Problem(404, f"{what}_not_found", f"No {what} has the id {text[:64]!r}.") from None
+
+
+async def create_cart(connection: asyncpg.Connection, currency: str) -> dict[str, Any]:
+    cart_id = await connection.fetchval("INSERT INTO carts (currency) VALUES ($1) RETURNING id", currency)
+    return await get_cart(connection, cart_id)
+
+
+async def get_cart(connection: asyncpg.Connection, cart_id: uuid.UUID) -> dict[str, Any]:
+    cart = await connection.fetchrow("SELECT id::text, currency, status FROM carts WHERE id = $1", cart_id)
+    if cart is None:
+        raise Problem(404, "cart_not_found", f"No cart has the id {cart_id}.")
+    items = await connection.fetch(
+        "SELECT p.sku, p.name, c.quantity, p.price_minor AS unit_price_minor, c.quantity * p.price_minor AS "
+        "line_total_minor FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.cart_id = $1 "
+        "ORDER BY p.sku",
+        cart_id,
+    )
+    lines = [dict(item) for item in items]
+    return dict(cart) | {"items": lines, "total_minor": sum(line["line_total_minor"] for line in lines)}
+
+
+async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
+    """Add `quantity` of a product (to what the cart holds of it already). Stock is checked at checkout."""
+    cart = await connection.fetchrow("SELECT currency, status FROM carts WHERE id = $1 FOR UPDATE", cart_id)
+    if cart is None:
+        raise Problem(404, "cart_not_found", f"No cart has the id {cart_id}.")
+    if cart["status"] != "open":
+        raise Problem(409, "cart_checked_out", "This cart has been checked out; start a new one.")
+    product = await connection.fetchrow("SELECT id, currency FROM products WHERE sku = $1", sku)
+    if product is None:
+        raise Problem(404, "product_not_found", f"No product has the SKU {sku!r}.")
+    if product["currency"] != cart["currency"]:
+        raise Problem(409, "currency_mismatch", f"The cart is in {cart['currency']}, {sku!r} in {product['currency']}.")
+    await connection.execute(
+        "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3) "
+        "ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity",
+        cart_id,
+        product["id"],
+        quantity,
+    )
+    return await get_cart(connection, cart_id)

@@ -1,0 +1,76 @@
+"""Orders after checkout: read one, mark it paid, expire the unpaid ones and give their stock back."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+from kernel import Problem
+
+
+class PaidOutcome(StrEnum):
+    """What `mark_paid` did: the payments plugin decides what a late payment means (a refund, usually)."""
+
+    PAID = "paid"
+    ALREADY_PAID = "already_paid"
+    EXPIRED = "expired"
+    NOT_FOUND = "not_found"
+
+
+async def get_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> dict[str, Any]:
+    order = await connection.fetchrow(
+        "SELECT id::text, status, customer_phone, currency, total_minor, expires_at, paid_at FROM orders WHERE id = $1",
+        order_id,
+    )
+    if order is None:
+        raise Problem(404, "order_not_found", f"No order has the id {order_id}.")
+    lines = await connection.fetch(
+        "SELECT sku, name, quantity, unit_price_minor FROM order_lines WHERE order_id = $1 ORDER BY sku", order_id
+    )
+    document = dict(order) | {"lines": [dict(line) for line in lines]}
+    for stamp in ("expires_at", "paid_at"):
+        document[stamp] = document[stamp] and document[stamp].isoformat()
+    return document
+
+
+async def mark_paid(connection: asyncpg.Connection, order_id: uuid.UUID, payment_reference: str) -> PaidOutcome:
+    """Turn the order's reservation into a sale, once: a repeated call finds it paid and changes nothing."""
+    paid = await connection.fetchval(
+        "UPDATE orders SET status = 'paid', paid_at = now(), payment_reference = $2 "
+        "WHERE id = $1 AND status = 'pending_payment' RETURNING id",
+        order_id,
+        payment_reference,
+    )
+    if paid is None:
+        status = await connection.fetchval("SELECT status FROM orders WHERE id = $1", order_id)
+        return {"paid": PaidOutcome.ALREADY_PAID, "expired": PaidOutcome.EXPIRED}.get(status, PaidOutcome.NOT_FOUND)
+    await _move_stock(connection, [order_id], "on_hand = i.on_hand - l.quantity, reserved = i.reserved - l.quantity")
+    return PaidOutcome.PAID
+
+
+async def expire_due(connection: asyncpg.Connection) -> int:
+    """Expire every unpaid order past its time and release its stock; run twice, the second run finds none."""
+    expired = await connection.fetch(
+        "UPDATE orders SET status = 'expired' WHERE status = 'pending_payment' AND expires_at <= now() RETURNING id"
+    )
+    ids = [row["id"] for row in expired]
+    if ids:
+        await _move_stock(connection, ids, "reserved = i.reserved - l.quantity")
+    return len(ids)
+
+
+async def _move_stock(connection: asyncpg.Connection, order_ids: list[uuid.UUID], assignment: str) -> None:
+    """Apply `assignment` to the inventory of the orders' lines, locking rows in product-id order like checkout."""
+    await connection.execute(
+        "SELECT 1 FROM inventory WHERE product_id IN (SELECT product_id FROM order_lines WHERE order_id = ANY($1)) "
+        "ORDER BY product_id FOR UPDATE",
+        order_ids,
+    )
+    await connection.execute(
+        f"UPDATE inventory i SET {assignment} FROM (SELECT product_id, sum(quantity) AS quantity FROM order_lines "  # noqa: S608 - assignment is one of this module's constants
+        "WHERE order_id = ANY($1) GROUP BY product_id) l WHERE i.product_id = l.product_id",
+        order_ids,
+    )

@@ -1,0 +1,110 @@
+"""The shop's HTTP routes: validate, hand off to one module per job, answer JSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+from quart import Blueprint
+
+from kernel import CleanStr, MobileNumber, Model, current_kernel, validate_request, validate_response
+from plugins.commerce import admin, carts, catalog, checkout, orders, schemas
+from plugins.commerce.settings import settings_of
+
+Quantity = Field(gt=0, le=10_000, strict=True)
+
+
+class NewProduct(Model):
+    sku: CleanStr = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    name: CleanStr = Field(min_length=1, max_length=200)
+    price_minor: int = Field(ge=0, le=10**12, strict=True)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    on_hand: int = Field(default=0, ge=0, le=10**9, strict=True)
+
+
+class Inventory(Model):
+    on_hand: int = Field(ge=0, le=10**9, strict=True)
+
+
+class NewCart(Model):
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+
+
+class NewItem(Model):
+    sku: CleanStr = Field(min_length=1, max_length=64)
+    quantity: int = Quantity
+
+
+class Checkout(Model):
+    cart_id: CleanStr = Field(min_length=1, max_length=64)
+    customer_phone: MobileNumber
+
+
+def commerce_blueprint() -> Blueprint:
+    blueprint = Blueprint("commerce", __name__)
+
+    @blueprint.get("/products")
+    @validate_response(schemas.Products)
+    async def list_products() -> dict[str, Any]:
+        return {"products": await catalog.list_products(current_kernel().connection())}
+
+    @blueprint.post("/carts")
+    @validate_request(NewCart)
+    @validate_response(schemas.Cart, 201)
+    async def create_cart(data: NewCart) -> tuple[dict[str, Any], int]:
+        currency = data.currency or settings_of(current_kernel()).default_currency
+        return await carts.create_cart(current_kernel().connection(), currency), 201
+
+    @blueprint.get("/carts/<cart_id>")
+    @validate_response(schemas.Cart)
+    async def get_cart(cart_id: str) -> dict[str, Any]:
+        return await carts.get_cart(current_kernel().connection(), carts.parse_id(cart_id, "cart"))
+
+    @blueprint.post("/carts/<cart_id>/items")
+    @validate_request(NewItem)
+    @validate_response(schemas.Cart, 201)
+    async def add_item(cart_id: str, data: NewItem) -> tuple[dict[str, Any], int]:
+        cart = carts.parse_id(cart_id, "cart")
+        return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity), 201
+
+    @blueprint.post("/checkout")
+    @validate_request(Checkout)
+    @validate_response(schemas.Order, 201)
+    async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
+        kernel = current_kernel()
+        ttl = timedelta(seconds=settings_of(kernel).reservation_ttl_seconds)
+        cart = carts.parse_id(data.cart_id, "cart")
+        return await checkout.checkout(kernel.connection(), cart, data.customer_phone, ttl), 201
+
+    @blueprint.get("/orders/<order_id>")
+    @validate_response(schemas.Order)
+    async def get_order(order_id: str) -> dict[str, Any]:
+        return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"))
+
+    @blueprint.post("/admin/products")
+    @validate_request(NewProduct)
+    @validate_response(schemas.Product, 201)
+    async def create_product(data: NewProduct) -> tuple[dict[str, Any], int]:
+        kernel = current_kernel()
+        settings = settings_of(kernel)
+        admin.require_staff(settings)
+        product = await catalog.create_product(
+            kernel.connection(),
+            sku=data.sku,
+            name=data.name,
+            price_minor=data.price_minor,
+            currency=data.currency or settings.default_currency,
+            on_hand=data.on_hand,
+        )
+        return product, 201
+
+    @blueprint.put("/admin/products/<sku>/inventory")
+    @validate_request(Inventory)
+    @validate_response(schemas.Product)
+    async def set_inventory(sku: str, data: Inventory) -> dict[str, Any]:
+        kernel = current_kernel()
+        admin.require_staff(settings_of(kernel))
+        return await catalog.set_on_hand(kernel.connection(), sku, data.on_hand)
+
+    return blueprint

@@ -1,0 +1,34 @@
+"""`plugins.commerce` (config/commerce.yaml; docs/commerce.md explains each key)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from kernel import Kernel
+
+
+class CommerceSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # ISO 4217 code of products created without one.
+    default_currency: str = Field(default="KES", pattern=r"^[A-Z]{3}$")
+    # How long a checkout holds its stock before an unpaid order expires.
+    reservation_ttl_seconds: float = Field(default=900, gt=0)
+    # How often expired reservations are looked for (one job per tenant per period, across all processes).
+    expiry_interval_seconds: float = Field(default=30, gt=0)
+    # Placeholder until the auth plugin offers a staff check: `Authorization: Bearer <token>` on /admin/*.
+    # Unset: every admin request is refused.
+    admin_token: SecretStr | None = None
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (for example `openssl rand -hex 32`)")
+        return value
+
+
+def settings_of(kernel: Kernel) -> CommerceSettings:
+    settings = kernel.config("commerce")
+    assert isinstance(settings, CommerceSettings)
+    return settings

@@ -1,0 +1,31 @@
+"""Retention: the periodic job, one per tenant, that deletes records older than `retention_seconds`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from kernel import Kernel, periodic_per_tenant
+from plugins.idempotency import records
+from plugins.idempotency.settings import settings_of
+from plugins.tenancy.public import tenant_task
+from plugins.tenancy.tables import Tenant  # tenancy's public API lists no tenants yet: see docs/idempotency.md
+
+TASK = "idempotency.purge"
+
+
+def purge_task(kernel: Kernel) -> Callable[[], Awaitable[int]]:
+    async def purge() -> int:
+        return await records.purge(kernel.connection())
+
+    return tenant_task(kernel, purge)
+
+
+async def _tenant_ids() -> list[str]:
+    return [str(row["id"]) for row in await Tenant.select(Tenant.id)]
+
+
+@asynccontextmanager
+async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
+    async with periodic_per_tenant(kernel, TASK, settings_of(kernel).purge_interval_seconds, tenants=_tenant_ids):
+        yield

@@ -1,0 +1,39 @@
+"""The headers every response gets, errors included, computed once from the settings."""
+
+from __future__ import annotations
+
+from quart import Response
+
+from kernel import RoutePatterns
+from plugins.security.csp import CspPolicies
+from plugins.security.settings import SecuritySettings
+
+# Headers that would tell an attacker what runs here (hypercorn's own Server header is off in `soko serve`).
+_REVEALING = ("Server", "X-Powered-By")
+
+
+class SecurityHeaders:
+    def __init__(self, settings: SecuritySettings) -> None:
+        hsts = f"max-age={settings.hsts_max_age_seconds}; includeSubDomains"
+        self._fixed = {
+            "Strict-Transport-Security": f"{hsts}; preload" if settings.hsts_preload else hsts,
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": settings.referrer_policy,
+            "Cross-Origin-Opener-Policy": settings.cross_origin_opener_policy,
+            "Cross-Origin-Resource-Policy": settings.cross_origin_resource_policy,
+            "Permissions-Policy": ", ".join(
+                f"{feature}=({' '.join(allowed)})" for feature, allowed in settings.permissions_policy.items()
+            ),
+        }
+        self._csp = CspPolicies(settings.content_security_policy, settings.csp_routes)
+        self._no_store = RoutePatterns(settings.no_store_routes)
+
+    def apply(self, response: Response, path: str, nonce: str) -> None:
+        headers = response.headers
+        for name in _REVEALING:
+            headers.pop(name, None)
+        headers.update(self._fixed)
+        headers["Content-Security-Policy"] = self._csp.for_path(path).render(nonce)
+        if self._no_store(path):
+            headers["Cache-Control"] = "no-store"

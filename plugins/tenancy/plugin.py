@@ -1,0 +1,52 @@
+"""The tenancy plugin's table of contents: every hook it implements, each handing off to a module of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from contextlib import AbstractAsyncContextManager
+
+import click
+from quart import Blueprint
+
+from kernel import Kernel, RequestMiddleware, hookimpl
+from plugins.tenancy import admin, commands, registry, startup
+from plugins.tenancy.directory import directory_for
+from plugins.tenancy.records import TenantInfo
+from plugins.tenancy.resolution import TenancyMiddleware
+from plugins.tenancy.settings import TenancySettings, settings_of
+
+
+@hookimpl
+def settings_model() -> type[TenancySettings]:
+    return TenancySettings
+
+
+@hookimpl
+def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
+    return [TenancyMiddleware(directory_for(kernel), settings_of(kernel))]
+
+
+@hookimpl
+def register_blueprints(kernel: Kernel) -> list[Blueprint]:
+    return [admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else []
+
+
+@hookimpl
+def piccolo_app() -> str:
+    return "plugins.tenancy.piccolo_app"
+
+
+@hookimpl
+def lifespan(kernel: Kernel) -> AbstractAsyncContextManager[None]:
+    return startup.lifespan(kernel)
+
+
+@hookimpl
+def register_commands(kernel: Kernel) -> list[click.Command]:
+    return [commands.tenants_group(kernel)]
+
+
+@hookimpl
+def dev_seed(kernel: Kernel) -> Awaitable[TenantInfo]:
+    """The demo store, reachable as demo.localhost in development."""
+    return registry.ensure(kernel, "demo", "Demo store")

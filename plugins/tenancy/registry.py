@@ -1,0 +1,138 @@
+"""The tenant registry's operations, shared by the admin API, the CLI and `soko dev`'s seed.
+
+Each runs as the app role with no tenant bound (the registry's policies refuse writes inside a tenant's
+transaction). Every write announces the tenant once it committed, so every process drops what it cached.
+Errors are problems with stable codes: the API returns them, the CLI prints their detail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from kernel import Kernel, Problem
+from plugins.tenancy import changes, lookups
+from plugins.tenancy.directory import directory_for
+from plugins.tenancy.hosts import SLUG, normalize_domain
+from plugins.tenancy.records import TenantInfo, TenantStatus
+from plugins.tenancy.tables import Tenant, TenantDomain
+
+_TAKEN = {
+    "tenants_slug_key": ("slug_taken", "Another tenant has this slug."),
+    "tenant_domains_pkey": ("domain_taken", "This domain is already registered to a tenant."),
+}
+
+
+async def get(ref: str) -> TenantInfo:
+    """A tenant with its domains, by id or slug; 404 `not_found` if there is none."""
+    record = await lookups.tenant_by_ref(ref)
+    if record is None:
+        raise Problem(404, "not_found", "No tenant has this id or slug.")
+    return (await _infos(uuid.UUID(record.id)))[0]
+
+
+async def list_all() -> list[TenantInfo]:
+    return await _infos(None)
+
+
+async def create(kernel: Kernel, slug: str, name: str, domains: Sequence[str] = ()) -> TenantInfo:
+    checked = [_checked_domain(kernel, domain) for domain in domains]
+    async with _engine(kernel).transaction():
+        rows = await _writing(Tenant.insert(Tenant(slug=_checked_slug(kernel, slug), name=name)).returning(Tenant.id))
+        tenant_id = rows[0]["id"]
+        for domain in checked:
+            await _writing(TenantDomain.insert(TenantDomain(domain=domain, tenant=tenant_id)))
+    return await _changed(kernel, str(tenant_id))
+
+
+async def ensure(kernel: Kernel, slug: str, name: str) -> TenantInfo:
+    """The tenant with this slug, created if missing: safe to run on every start."""
+    existing = await lookups.tenant_by_slug(slug)
+    return await get(existing.id) if existing is not None else await create(kernel, slug, name)
+
+
+async def update(
+    kernel: Kernel, ref: str, *, name: str | None = None, status: TenantStatus | None = None
+) -> TenantInfo:
+    tenant = await get(ref)
+    values = {column: value for column, value in ((Tenant.name, name), (Tenant.status, status)) if value is not None}
+    if not values:
+        return tenant
+    await Tenant.update(values).where(Tenant.id == uuid.UUID(tenant.id))
+    return await _changed(kernel, tenant.id)
+
+
+async def add_domain(kernel: Kernel, ref: str, domain: str) -> TenantInfo:
+    tenant = await get(ref)
+    await _writing(TenantDomain.insert(TenantDomain(domain=_checked_domain(kernel, domain), tenant=tenant.id)))
+    return await _changed(kernel, tenant.id)
+
+
+async def remove_domain(kernel: Kernel, ref: str, domain: str) -> TenantInfo:
+    tenant = await get(ref)
+    removed = await (
+        TenantDomain.delete()
+        .where((TenantDomain.domain == domain.strip().lower()) & (TenantDomain.tenant == uuid.UUID(tenant.id)))
+        .returning(TenantDomain.domain)
+    )
+    if not removed:
+        raise Problem(404, "not_found", "This tenant has no such domain.")
+    return await _changed(kernel, tenant.id)
+
+
+async def _changed(kernel: Kernel, tenant_id: str) -> TenantInfo:
+    await changes.announce(kernel, tenant_id)
+    return await get(tenant_id)
+
+
+async def _infos(tenant_id: uuid.UUID | None) -> list[TenantInfo]:
+    """Every tenant (or the one with `tenant_id`) with its domains: two queries, however many tenants."""
+    tenants = Tenant.select().order_by(Tenant.created_at, Tenant.slug)
+    domains = TenantDomain.select(TenantDomain.domain, TenantDomain.tenant).order_by(TenantDomain.domain)
+    if tenant_id is not None:
+        tenants = tenants.where(Tenant.id == tenant_id)
+        domains = domains.where(TenantDomain.tenant == tenant_id)
+    by_tenant: dict[str, list[str]] = {}
+    for row in await domains:
+        by_tenant.setdefault(str(row["tenant"]), []).append(row["domain"])
+    return [
+        TenantInfo.model_validate(row | {"id": str(row["id"]), "domains": by_tenant.get(str(row["id"]), [])})
+        for row in await tenants
+    ]
+
+
+async def _writing(query: Any) -> Any:
+    """Run a write; a unique slug or domain already taken is the client's 409, with a code saying which."""
+    try:
+        return await query
+    except asyncpg.UniqueViolationError as error:
+        code, detail = _TAKEN.get(error.constraint_name or "", ("conflict", "This conflicts with an existing tenant."))
+        raise Problem(409, code, detail) from None
+
+
+def _checked_slug(kernel: Kernel, slug: str) -> str:
+    if not SLUG.fullmatch(slug):
+        raise Problem(400, "validation_error", "A slug is 1 to 63 lower-case letters, digits and inner hyphens.")
+    if slug in directory_for(kernel).rules.reserved_slugs:
+        raise Problem(400, "validation_error", f"The slug {slug!r} is reserved for the platform.")
+    return slug
+
+
+def _checked_domain(kernel: Kernel, domain: str) -> str:
+    try:
+        normalized = normalize_domain(domain)
+    except ValueError as error:
+        raise Problem(400, "validation_error", str(error)) from None
+    if directory_for(kernel).rules.under_base_domain(normalized):
+        raise Problem(400, "validation_error", "Hosts under a base domain are slugs, not custom domains.")
+    return normalized
+
+
+def _engine(kernel: Kernel) -> PostgresEngine:
+    if kernel.engine is None:
+        raise RuntimeError("no database configured: set SOKO_DATABASE_URL")
+    return kernel.engine

@@ -1,0 +1,1 @@
+"""soko-edgeprobe: routes for the ratelimit and security tests."""

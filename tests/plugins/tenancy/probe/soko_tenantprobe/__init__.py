@@ -1,0 +1,1 @@
+"""tenantprobe: the plugin the tenancy tests drive, shaped like any plugin with tenant-owned data."""
