@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from piccolo.engine.postgres import PostgresEngine
 
 from kernel import Kernel, Problem
 from plugins.tenancy import changes, lookups
@@ -39,14 +38,19 @@ async def list_all() -> list[TenantInfo]:
     return await _infos(None)
 
 
+# One statement, so the tenant and its domains are written together or not at all, without an explicit
+# transaction (piccolo's loses its connection when a client hangs up during BEGIN; see kernel/db.py).
+_CREATE = """
+WITH tenant AS (INSERT INTO tenants (slug, name) VALUES ({}, {}) RETURNING id),
+     domains AS (INSERT INTO tenant_domains (domain, tenant) SELECT unnest({}::varchar[]), id FROM tenant)
+SELECT id::text AS id FROM tenant
+"""
+
+
 async def create(kernel: Kernel, slug: str, name: str, domains: Sequence[str] = ()) -> TenantInfo:
     checked = [_checked_domain(kernel, domain) for domain in domains]
-    async with _engine(kernel).transaction():
-        rows = await _writing(Tenant.insert(Tenant(slug=_checked_slug(kernel, slug), name=name)).returning(Tenant.id))
-        tenant_id = rows[0]["id"]
-        for domain in checked:
-            await _writing(TenantDomain.insert(TenantDomain(domain=domain, tenant=tenant_id)))
-    return await _changed(kernel, str(tenant_id))
+    rows = await _writing(Tenant.raw(_CREATE, _checked_slug(kernel, slug), name, checked))
+    return await _changed(kernel, rows[0]["id"])
 
 
 async def ensure(kernel: Kernel, slug: str, name: str) -> TenantInfo:
@@ -130,9 +134,3 @@ def _checked_domain(kernel: Kernel, domain: str) -> str:
     if directory_for(kernel).rules.under_base_domain(normalized):
         raise Problem(400, "validation_error", "Hosts under a base domain are slugs, not custom domains.")
     return normalized
-
-
-def _engine(kernel: Kernel) -> PostgresEngine:
-    if kernel.engine is None:
-        raise RuntimeError("no database configured: set SOKO_DATABASE_URL")
-    return kernel.engine

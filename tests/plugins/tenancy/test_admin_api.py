@@ -78,12 +78,12 @@ async def test_lifecycle_of_a_tenant(client: Client) -> None:
 
 
 async def test_refusals_have_stable_codes(client: Client) -> None:
-    slug = fresh_slug()
+    slug, unborn = fresh_slug(), fresh_slug()
     domain = f"{slug}.example"
     assert (await call(client, "POST", "/tenancy/tenants", {"slug": slug, "name": "A", "domains": [domain]}))[0] == 201
     refusals: list[tuple[str, str, Any, int, str]] = [
         ("POST", "/tenancy/tenants", {"slug": slug, "name": "Again"}, 409, "slug_taken"),
-        ("POST", "/tenancy/tenants", {"slug": fresh_slug(), "name": "B", "domains": [domain]}, 409, "domain_taken"),
+        ("POST", "/tenancy/tenants", {"slug": unborn, "name": "B", "domains": [domain]}, 409, "domain_taken"),
         ("POST", "/tenancy/tenants", {"slug": "www", "name": "Platform"}, 400, "validation_error"),
         ("POST", "/tenancy/tenants", {"slug": fresh_slug(), "name": "C", "owner": "x"}, 400, "validation_error"),
         ("POST", "/tenancy/tenants", {"slug": "---", "name": "D"}, 400, "validation_error"),
@@ -110,6 +110,7 @@ async def test_refusals_have_stable_codes(client: Client) -> None:
     for method, path, body, status, code in refusals:
         found_status, found = await call(client, method, path, body)
         assert (method, path, body, found_status, found["code"]) == (method, path, body, status, code)
+    assert (await call(client, "GET", f"/tenancy/tenants/{unborn}"))[0] == 404  # its taken domain undid it all
 
 
 async def test_a_change_is_seen_at_once_by_the_process_that_made_it(client: Client) -> None:
