@@ -22,6 +22,8 @@ Masking rules (`mask`), applied to the message, every extra field and the traceb
   (SKUs, base32 ids) is masked too; all-letter words such as ``POST`` survive.
 """
 
+import asyncio
+import atexit
 import functools
 import json
 import logging
@@ -165,10 +167,15 @@ class _JsonHandler(logging.StreamHandler):
 
 _ACCESS = logging.getLogger("soko.access")
 _installed: list[_JsonHandler] = []  # the handler configure_logging installed, if any
+# Access lines wait at most this long, or until this many are waiting, and then go out in one write: a write per
+# request was the largest single cost soko added to a request (as nginx's `access_log ... buffer= flush=`).
+ACCESS_FLUSH_SECONDS = 0.1
+ACCESS_BATCH_LINES = 64
+_pending: list[str] = []
 
 
 def log_access(method: str, route: str | None, status: int, latency_ms: float, *, mask_request_id: bool) -> None:
-    """The access line of one request: written straight to the JSON handler, because it runs per request.
+    """The access line of one request: batched straight to the JSON handler's stream, because it runs per request.
 
     Every field is either soko's own (route template, status, latency, generated ids) or a validated HTTP method;
     only a client-chosen request id can hold personal data, so only it is masked (`mask_request_id`). Without
@@ -178,7 +185,7 @@ def log_access(method: str, route: str | None, status: int, latency_ms: float, *
         return
     message = f"{method} {route or '-'} {status}"
     fields = {"method": method, "route": route, "status": status, "latency_ms": latency_ms}
-    if not _installed:
+    if not _writing_directly():
         _ACCESS.info(message, extra=fields)
         return
     now = time.time()
@@ -194,9 +201,31 @@ def log_access(method: str, route: str | None, status: int, latency_ms: float, *
     if mask_request_id:
         entry["request_id"] = mask(str(entry["request_id"]))
     entry.update(fields)
-    stream = _installed[0].stream
-    stream.write(_ENCODE(entry) + "\n")
-    stream.flush()
+    _pending.append(_ENCODE(entry) + "\n")
+    if len(_pending) >= ACCESS_BATCH_LINES:
+        flush_access_log()
+    elif len(_pending) == 1:
+        try:
+            asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, flush_access_log)
+        except RuntimeError:  # no event loop (a synchronous caller): nothing would flush later
+            flush_access_log()
+
+
+def _writing_directly() -> bool:
+    """Whether the handler configure_logging installed is still the root's (someone may have replaced it)."""
+    return bool(_installed) and _installed[0] in logging.root.handlers
+
+
+def flush_access_log() -> None:
+    """Write the waiting access lines in one call; also run at exit, so a clean shutdown loses none."""
+    if _pending and _writing_directly():
+        stream = _installed[0].stream
+        stream.write("".join(_pending))
+        stream.flush()
+    _pending.clear()
+
+
+atexit.register(flush_access_log)
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:

@@ -1,5 +1,6 @@
 """configure_logging writes masked JSON lines for every logger; mask() keeps ordinary numbers."""
 
+import asyncio
 import io
 import json
 import logging
@@ -9,7 +10,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kernel.context import request_id_var, tenant_id_var, user_id_var
-from kernel.logs import configure_logging, mask
+from kernel.logs import (
+    ACCESS_BATCH_LINES,
+    ACCESS_FLUSH_SECONDS,
+    configure_logging,
+    flush_access_log,
+    log_access,
+    mask,
+)
 
 # (as written, as it must appear in the log)
 SECRETS = [
@@ -170,3 +178,39 @@ def test_rejects_unknown_level_before_changing_anything(output: Callable[[], lis
         configure_logging("loud")
     logging.getLogger("soko.test").debug("still configured")
     assert [line["msg"] for line in output()] == ["still configured"]
+
+
+def _access(output: Callable[[], list[dict[str, object]]]) -> list[dict[str, object]]:
+    return [line for line in output() if line["logger"] == "soko.access"]
+
+
+async def test_access_lines_are_batched_then_written_within_the_flush_interval(
+    output: Callable[[], list[dict[str, object]]],
+) -> None:
+    flush_access_log()  # nothing of an earlier test may wait in the batch
+    token = request_id_var.set("0712345678")
+    try:
+        log_access("GET", "/orders/<order_id>", 200, 1.5, mask_request_id=True)
+    finally:
+        request_id_var.reset(token)
+    assert _access(output) == [], "one line waits for its batch"
+    deadline = asyncio.get_running_loop().time() + 5 * ACCESS_FLUSH_SECONDS
+    while not _access(output):
+        assert asyncio.get_running_loop().time() < deadline, "the batch was never written"
+        await asyncio.sleep(ACCESS_FLUSH_SECONDS / 10)  # polls the condition; the deadline bounds it
+    (line,) = _access(output)
+    assert line["msg"] == "GET /orders/<order_id> 200"
+    assert line["request_id"] == "07******78"
+    assert (line["route"], line["status"], line["latency_ms"]) == ("/orders/<order_id>", 200, 1.5)
+
+
+async def test_a_full_batch_is_written_at_once_and_the_rest_on_flush(
+    output: Callable[[], list[dict[str, object]]],
+) -> None:
+    flush_access_log()
+    before = len(_access(output))
+    for _ in range(ACCESS_BATCH_LINES + 1):
+        log_access("GET", "/healthz", 200, 0.1, mask_request_id=False)
+    assert len(_access(output)) - before == ACCESS_BATCH_LINES
+    flush_access_log()  # what the exit handler does
+    assert len(_access(output)) - before == ACCESS_BATCH_LINES + 1
