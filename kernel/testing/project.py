@@ -6,6 +6,8 @@ environment variables, real sockets. Every process is started in its own process
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import signal
@@ -13,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,20 @@ def wait_for(condition: Any, *, timeout: float, interval: float = 0.05, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+async def eventually(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:  # noqa: ASYNC109 - a poll deadline, as wait_for takes
+    """`wait_for` for async tests: poll `condition()` (plain or async) without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -8,8 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from kernel.dev import EmbeddedServices, embedded_services, supervise
+from kernel.testing.project import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,13 +39,6 @@ from kernel.dev import supervise
 
 sys.exit(supervise([["sh", "-c", "sleep 300 & sleep 300"]], os.environ))
 """
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {condition}"
-        time.sleep(0.05)
 
 
 def _server_pids(var_dir: Path) -> set[int]:
@@ -120,11 +113,11 @@ def test_data_survives_a_clean_restart(var_dir: Path) -> None:
     with embedded_services(deep) as services:
         assert _server_pids(deep)
         asyncio.run(_write(services))
-    _wait_for(lambda: not _server_pids(deep), timeout=5)
+    wait_for(lambda: not _server_pids(deep), timeout=5, what="embedded servers to stop")
 
     with embedded_services(deep) as services:
         assert asyncio.run(_read(services)) == ("kept", b"kept")
-    _wait_for(lambda: not _server_pids(deep), timeout=5)
+    wait_for(lambda: not _server_pids(deep), timeout=5, what="embedded servers to stop")
 
 
 def test_data_survives_an_owner_killed_by_sigkill(var_dir: Path) -> None:
@@ -139,21 +132,25 @@ def test_data_survives_an_owner_killed_by_sigkill(var_dir: Path) -> None:
 
     with embedded_services(var_dir) as services:
         assert asyncio.run(_read(services)) == ("kept", b"kept")
-    _wait_for(lambda: not _server_pids(var_dir), timeout=5)
+    wait_for(lambda: not _server_pids(var_dir), timeout=5, what="embedded servers to stop")
 
 
 def test_sigterm_stops_every_process_of_every_group() -> None:
     supervisor = subprocess.Popen([sys.executable, "-c", _SUPERVISE_GRANDCHILDREN], cwd=ROOT)
     pgids: list[int] = []
     try:
-        _wait_for(lambda: bool(psutil.Process(supervisor.pid).children()))
+        wait_for(lambda: bool(psutil.Process(supervisor.pid).children()), timeout=30, what="the children")
         pgids = [child.pid for child in psutil.Process(supervisor.pid).children()]
-        _wait_for(lambda: sum(name == "sleep" for name in _group(pgids[0]).values()) == 2)
+        wait_for(lambda: sum(name == "sleep" for name in _group(pgids[0]).values()) == 2, timeout=30, what="sleeps")
         pids = [pid for pgid in pgids for pid in _group(pgid)]
 
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=30) == 0
-        _wait_for(lambda: not any(_running(pid) for pid in pids) and not any(map(_group, pgids)))
+        wait_for(
+            lambda: not any(_running(pid) for pid in pids) and not any(map(_group, pgids)),
+            timeout=30,
+            what="every supervised process to exit",
+        )
     finally:
         supervisor.kill()
         for pgid in pgids:
@@ -172,4 +169,4 @@ def test_a_failing_child_stops_groups_that_ignore_sigterm(tmp_path: Path) -> Non
     assert code == 3
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     pids = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
-    _wait_for(lambda: not any(_running(pid) for pid in pids))
+    wait_for(lambda: not any(_running(pid) for pid in pids), timeout=30, what="every process to exit")

@@ -6,8 +6,6 @@ Everything runs against the session's real PostgreSQL and Redis; tenants are rea
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -129,15 +127,3 @@ def new_store(superuser: asyncpg.Connection) -> StoreFactory:
 
 async def count_orders(superuser: asyncpg.Connection, store: Store) -> int:
     return await superuser.fetchval("SELECT count(*) FROM orders WHERE tenant_id = $1::uuid", store.tenant_id)
-
-
-async def eventually(condition: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Poll `condition()` until it is truthy, or fail after `timeout` seconds naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)

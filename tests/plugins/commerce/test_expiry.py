@@ -11,9 +11,9 @@ import pytest
 
 from kernel.kernel import build_kernel
 from kernel.settings import load_raw
-from kernel.testing.project import Project
+from kernel.testing.project import Project, eventually
 from plugins.commerce.public import PaidOutcome, mark_order_paid
-from tests.plugins.commerce.conftest import StoreFactory, eventually
+from tests.plugins.commerce.conftest import StoreFactory
 
 
 async def test_an_expired_reservation_returns_its_stock_through_the_worker(

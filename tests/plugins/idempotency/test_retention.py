@@ -7,8 +7,8 @@ import uuid
 import asyncpg
 import httpx
 
-from kernel.testing.project import Project
-from tests.plugins.commerce.conftest import StoreFactory, eventually
+from kernel.testing.project import Project, eventually
+from tests.plugins.commerce.conftest import StoreFactory
 
 
 async def test_records_past_retention_are_purged_by_the_worker(

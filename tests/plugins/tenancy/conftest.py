@@ -7,13 +7,10 @@ PYTHONPATH, so the virtualenv never changes. Everything runs against the session
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -176,18 +173,3 @@ async def client(make_kernel: KernelFactory) -> AsyncIterator[TestClientProtocol
     app = create_app(make_kernel())
     async with app.test_app() as test_app:
         yield test_app.test_client()
-
-
-async def eventually(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Poll `condition()` (plain or async) until it is truthy, or fail after `timeout` seconds naming what never
-    happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)

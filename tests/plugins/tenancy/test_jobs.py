@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from kernel import NoTenant
-from kernel.testing.project import Project
+from kernel.testing.project import Project, eventually
 from plugins.tenancy.public import TenantStatus, list_tenants, tenant_scope
-from tests.plugins.tenancy.conftest import KernelFactory, create_tenant, eventually
+from tests.plugins.tenancy.conftest import KernelFactory, create_tenant
 
 
 async def test_jobs_run_as_the_tenant_they_carry_and_never_without_one(

@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
-from kernel.testing.project import Project
-from tests.plugins.tenancy.conftest import POOL_MAX, TenantRow, create_tenant, eventually
+from kernel.testing.project import Project, eventually
+from tests.plugins.tenancy.conftest import POOL_MAX, TenantRow, create_tenant
 
 PER_TENANT = {"read": 75, "write": 15, "fail": 15, "cancel": 15}  # 240 requests in all, released at once
 # The server's connections: the app role's, to this database (other sessions may use the same role elsewhere).

@@ -12,10 +12,10 @@ import httpx
 from redis.asyncio import Redis
 
 from kernel.app import create_app
-from kernel.testing.project import Project
+from kernel.testing.project import Project, eventually
 from kernel.testing.services import Servers
 from plugins.tenancy.changes import channel
-from tests.plugins.tenancy.conftest import TENANCY_CONFIG, KernelFactory, create_tenant, eventually
+from tests.plugins.tenancy.conftest import TENANCY_CONFIG, KernelFactory, create_tenant
 
 
 async def test_statuses_and_codes_over_the_real_server(project: Project, superuser: asyncpg.Connection) -> None:
