@@ -6,9 +6,9 @@ The web app, the worker, the CLI and the tests all build one with `build_kernel`
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 from piccolo.engine.postgres import PostgresEngine
@@ -33,6 +33,9 @@ from kernel.settings import (
 
 _VERB = re.compile(r"^[a-z][a-z0-9_]*$")
 
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+StateT = TypeVar("StateT")
+
 
 class Kernel:
     """What the enabled plugins contributed, plus the shared engine and broker. One per process."""
@@ -54,10 +57,30 @@ class Kernel:
         self.middleware: list[PlacedMiddleware] = []
         self.payments: dict[str, PaymentProvider] = {}
         self.messaging: dict[str, MessagingChannel] = {}
+        self._plugin_state: dict[str, Any] = {}
 
     def config(self, plugin: str) -> BaseModel:
         """The validated settings of an enabled plugin (its `settings_model` instance)."""
         return self.plugin_settings[plugin]
+
+    def settings_of(self, plugin: str, model: type[SettingsT]) -> SettingsT:
+        """`config(plugin)`, checked to be an instance of `model`: the typed way for a plugin to read its table."""
+        settings = self.plugin_settings[plugin]
+        if not isinstance(settings, model):
+            raise TypeError(f"plugins.{plugin} was validated by {type(settings).__name__}, not {model.__name__}")
+        return settings
+
+    def state(self, plugin: str, build: Callable[[Kernel], StateT]) -> StateT:
+        """The one per-kernel object where `plugin` keeps its state, built by `build(kernel)` on first use.
+
+        Plugins keep pools, caches and clients here instead of module globals, so two kernels in one process
+        (tests, the CLI beside a server) never share them. Build only wiring here; I/O belongs in `lifespan`.
+        """
+        try:
+            state: StateT = self._plugin_state[plugin]
+        except KeyError:
+            state = self._plugin_state[plugin] = build(self)
+        return state
 
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""

@@ -73,3 +73,18 @@ def test_requires_names_the_missing_plugin(make_kernel: KernelFactory) -> None:
 
     with pytest.raises(SettingsError, match=r"plugin 'needy' requires 'tenancy': add it to plugins.enabled"):
         make_kernel(extra=[("needy", Needy())])
+
+
+@pytest.mark.usefixtures("hello_installed")
+def test_plugin_reads_its_typed_settings_and_keeps_one_state_per_kernel(make_kernel: KernelFactory) -> None:
+    from soko_hello.settings import HelloSettings
+
+    kernel, other = make_kernel(["hello"], env=TOKEN), make_kernel(["hello"], env=TOKEN)
+    assert kernel.settings_of("hello", HelloSettings).greeting == kernel.config("hello").greeting  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="not SettingsError"):
+        kernel.settings_of("hello", SettingsError)  # type: ignore[type-var]
+    built: list[object] = []
+    first = kernel.state("hello", lambda k: built.append(k) or object())
+    assert kernel.state("hello", lambda k: built.append(k) or object()) is first
+    assert other.state("hello", lambda k: built.append(k) or object()) is not first
+    assert built == [kernel, other]
