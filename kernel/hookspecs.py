@@ -104,6 +104,14 @@ def dev_seed(kernel: Kernel) -> Awaitable[None] | None:
     """Seed demo data for `soko dev` after migrations ran; must be safe to run on every start."""
 
 
+@hookspec
+def dev_services(kernel: Kernel) -> AbstractAsyncContextManager[None] | None:
+    """Return an async context manager that runs a stand-in service for `soko dev` (a PSP's simulator), or None.
+
+    Entered before the web and worker processes start and exited after they stopped; development only.
+    """
+
+
 # -- providers -----------------------------------------------------------------------------------------------
 
 
@@ -118,6 +126,15 @@ def register_messaging_channels(kernel: Kernel) -> list[MessagingChannel]:
 
 
 # -- domain events (keep them fast: enqueue a task for slow work) --------------------------------------------
+
+
+@hookspec
+def webhook_tenant(kernel: Kernel, receiver: str, event: object) -> Awaitable[str | None] | str | None:
+    """The tenant a verified webhook event belongs to, when you can tell (from a stored reference), else None.
+
+    Called by the webhook inbox's job, with no tenant bound, for events whose URL carried no per-tenant token.
+    Two plugins naming different tenants, or none naming one, quarantine the event: it is never guessed.
+    """
 
 
 @hookspec

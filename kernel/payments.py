@@ -18,7 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # -- shared by payment providers and messaging channels -------------------------------------------------------
 
@@ -74,6 +77,9 @@ class WebhookRequest:
     headers: Mapping[str, str] = field(default_factory=CaseInsensitiveHeaders)
     query: Mapping[str, str] = field(default_factory=dict)
     client_ip: str | None = None
+    # Set by the kernel when the URL carried a valid per-tenant token (`/webhooks/payments/<provider>/<token>`):
+    # the tenant the sender was given that URL for. None on the shared URL.
+    tenant_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", CaseInsensitiveHeaders(self.headers))
@@ -103,6 +109,10 @@ class WebhookReceiver(ABC, Generic[EventT]):
     """What the kernel's webhook route needs from a provider or channel: `name` is the last segment of its URL."""
 
     name: str
+    # The pydantic model of one shop's settings and secrets for this receiver, kept in the kernel's encrypted
+    # credential store (`soko credentials set TENANT NAME`); `SecretStr` fields are masked everywhere. None: the
+    # receiver needs no per-shop credentials.
+    credentials_model: ClassVar[type[BaseModel] | None] = None
 
     @abstractmethod
     async def verify_webhook(self, request: WebhookRequest) -> bool:
