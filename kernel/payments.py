@@ -287,6 +287,7 @@ class PaymentEvent:
     occurred_at: datetime | None = None
     payer_phone: str | None = None  # E.164, when the PSP says who paid (checked against the intent's phone)
     failure: PaymentErrorCode | None = None  # why, for status failed or canceled
+    reference: str | None = None  # our order reference, when the payer typed it (M-Pesa C2B BillRefNumber)
 
     def __post_init__(self) -> None:
         require_text(self, "provider", "dedupe_key", "provider_ref")
