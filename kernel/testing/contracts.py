@@ -7,12 +7,13 @@ platform served on 127.0.0.1 rather than mocking your own client: the contract t
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from enum import StrEnum
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import pytest
 
@@ -28,6 +29,7 @@ from kernel.messaging import (
 from kernel.payments import (
     PaymentCapability,
     PaymentError,
+    PaymentErrorCode,
     PaymentEvent,
     PaymentIntent,
     PaymentProvider,
@@ -39,6 +41,7 @@ from kernel.payments import (
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 UNKNOWN_REF = "soko-contract-unknown-ref"
+SuiteT = TypeVar("SuiteT")
 
 
 class Handshake(NamedTuple):
@@ -97,17 +100,38 @@ class _WebhookReceiverContract:
             assert 200 <= status < 300
 
 
+def _asyncio_marked(suite: type[SuiteT]) -> type[SuiteT]:
+    """Mark the suite's coroutine tests (inherited ones too) for pytest-asyncio, so they run in strict mode as in
+    auto mode; the loop scope stays the project's (`asyncio_default_test_loop_scope`)."""
+    for name in dir(suite):
+        test = getattr(suite, name)
+        if name.startswith("test_") and inspect.iscoroutinefunction(test):
+            marks = getattr(test, "pytestmark", [])
+            if not any(mark.name == "asyncio" for mark in marks):
+                pytest.mark.asyncio(test)
+    return suite
+
+
+@_asyncio_marked
 class PaymentProviderContract(_WebhookReceiverContract):
     """The contract of `PaymentProvider`. Fixtures to provide:
 
     - `provider`: your `PaymentProvider`, configured against your stand-in PSP.
-    - `intent`: a `PaymentIntent` the stand-in accepts.
+    - `intent`: a `PaymentIntent` the stand-in accepts, with an idempotency key of its own for each test.
     - `valid_webhook`: a `WebhookRequest` as the stand-in PSP would send it (signed, or from its address).
     - `forged_webhook`: one that must be refused (a wrong signature, or a foreign address for a PSP that signs
       nothing).
 
-    Declared operations must be overridden; undeclared ones must raise `UnsupportedOperation`. `get_status` of a
-    reference the PSP does not know must raise `PaymentError`.
+    Optional fixtures (override them; the defaults below ask nothing more):
+
+    - `charges`: `async () -> int`, how many charges (prompts, card authorisations) the stand-in has started; the
+      contract then counts at the PSP that a retried `initiate` with the same idempotency key charged once.
+    - `refused_intents`: intents the stand-in refuses at once (a non-whole amount, a foreign currency); each must
+      raise `PaymentError` with a kernel `PaymentErrorCode`.
+
+    Declared operations must be overridden and reach the PSP (on an unknown reference they raise `PaymentError`);
+    undeclared ones must raise `UnsupportedOperation`. `get_status` of a reference the PSP does not know must raise
+    `PaymentError`. The async tests carry pytest-asyncio's mark: they run in its strict mode as in auto mode.
     """
 
     capability_type = PaymentCapability
@@ -115,6 +139,14 @@ class PaymentProviderContract(_WebhookReceiverContract):
     @pytest.fixture
     def receiver(self, provider: PaymentProvider) -> PaymentProvider:
         return provider
+
+    @pytest.fixture
+    def charges(self) -> Callable[[], Awaitable[int]] | None:
+        return None
+
+    @pytest.fixture
+    def refused_intents(self) -> list[PaymentIntent]:
+        return []
 
     def test_declared_operations_are_implemented(self, provider: PaymentProvider) -> None:
         for capability in (PaymentCapability.REFUND, PaymentCapability.CAPTURE, PaymentCapability.CANCEL):
@@ -124,6 +156,14 @@ class PaymentProviderContract(_WebhookReceiverContract):
                 )
         if PaymentCapability.PARTIAL_REFUND in provider.capabilities:
             assert PaymentCapability.REFUND in provider.capabilities, "partial_refund implies refund"
+
+    async def test_declared_operations_reach_the_psp(self, provider: PaymentProvider, intent: PaymentIntent) -> None:
+        """A declared operation on a reference the PSP does not know is refused by the PSP, not by the plugin."""
+        for capability, call in _optional_operations(provider, intent).items():
+            if capability in provider.capabilities:
+                with pytest.raises(PaymentError) as raised:
+                    await call()
+                assert isinstance(raised.value.code, PaymentErrorCode)
 
     async def test_undeclared_operations_raise_unsupported(
         self, provider: PaymentProvider, intent: PaymentIntent
@@ -139,6 +179,31 @@ class PaymentProviderContract(_WebhookReceiverContract):
         assert isinstance(result, PaymentResult)
         assert result.provider_ref
 
+    async def test_retried_initiate_charges_once(
+        self,
+        provider: PaymentProvider,
+        intent: PaymentIntent,
+        charges: Callable[[], Awaitable[int]] | None,
+    ) -> None:
+        """A caller that lost the answer retries with the same key: it gets the first payment, not a second one."""
+        before = await charges() if charges else 0
+        first = await provider.initiate(intent)
+        again = await provider.initiate(intent)
+        assert again.provider_ref == first.provider_ref
+        if charges:
+            assert await charges() - before == 1, "a retry with the same idempotency key charged again"
+        other = await provider.initiate(replace(intent, idempotency_key=f"{intent.idempotency_key}-other"))
+        assert other.provider_ref != first.provider_ref, "a new idempotency key must start a new payment"
+
+    async def test_refusals_map_to_payment_error_codes(
+        self, provider: PaymentProvider, refused_intents: list[PaymentIntent]
+    ) -> None:
+        for refused in refused_intents:
+            with pytest.raises(PaymentError) as raised:
+                await provider.initiate(refused)
+            assert isinstance(raised.value.code, PaymentErrorCode)
+            assert isinstance(raised.value.retryable, bool)
+
     async def test_get_status_reports_on_initiated_payment(
         self, provider: PaymentProvider, intent: PaymentIntent
     ) -> None:
@@ -150,8 +215,10 @@ class PaymentProviderContract(_WebhookReceiverContract):
     async def test_get_status_of_unknown_ref_raises_payment_error(
         self, provider: PaymentProvider, intent: PaymentIntent
     ) -> None:
-        with pytest.raises(PaymentError):
+        with pytest.raises(PaymentError) as raised:
             await provider.get_status(UNKNOWN_REF, tenant_id=intent.tenant_id)
+        assert isinstance(raised.value.code, PaymentErrorCode)
+        assert isinstance(raised.value.retryable, bool)
 
     async def test_parse_gives_events_of_this_provider(
         self, provider: PaymentProvider, valid_webhook: WebhookRequest
@@ -161,6 +228,12 @@ class PaymentProviderContract(_WebhookReceiverContract):
         for event in events:
             assert isinstance(event, PaymentEvent)
             assert event.provider == provider.name
+
+    async def test_parse_twice_gives_equal_events(
+        self, provider: PaymentProvider, valid_webhook: WebhookRequest
+    ) -> None:
+        """Redeliveries are recognised by dedupe key and must carry the same facts (amount, receipt, status)."""
+        assert await provider.parse_webhook(valid_webhook) == await provider.parse_webhook(valid_webhook)
 
 
 class MessagingChannelContract(_WebhookReceiverContract):

@@ -22,6 +22,7 @@ from kernel.kernel import Kernel, build_kernel
 from kernel.settings import load_raw
 from kernel.testing.project import Project, free_port
 from kernel.testing.services import Database, Servers
+from plugins.payments_mpesa.settings import SAFARICOM_NETWORKS
 from plugins.payments_mpesa.simulator import DarajaSimulator
 
 ENABLED = ["tenancy", "payments_mpesa"]
@@ -42,7 +43,15 @@ def mpesa_project(root: Path, servers: Servers, database: Database, daraja_url: 
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
     project.plugin_config(
         "payments_mpesa",
-        {"mode": "simulator", "base_url": daraja_url, "callback_base_url": f"http://127.0.0.1:{free_port()}"} | table,
+        {
+            "mode": "simulator",
+            "base_url": daraja_url,
+            "callback_base_url": f"http://127.0.0.1:{free_port()}",
+            # Safaricom's addresses, and the loopback the simulator calls back from.
+            "ip_allowlist": True,
+            "allowed_networks": [*SAFARICOM_NETWORKS, "127.0.0.1/32"],
+        }
+        | table,
     )
     return project
 
