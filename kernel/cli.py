@@ -262,7 +262,10 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
         "worker running; Ctrl-C stops both",
         err=True,
     )
-    return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
+    from kernel.dev_services import dev_services
+
+    with dev_services(kernel):  # the plugins' stand-ins (a PSP simulator) run for as long as web and worker do
+        return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
 
 
 async def _seed(kernel: Kernel) -> None:
