@@ -63,6 +63,8 @@ class MpesaProvider(PaymentProvider):
 
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
+        # Seconds an STK push waits for its callback before reconciliation should ask Daraja (`get_status`).
+        self.reconcile_after = runtime(kernel).settings.reconcile_after
 
     async def initiate(self, intent: PaymentIntent) -> PaymentResult:
         amount = whole_shillings(intent.amount)
