@@ -10,7 +10,7 @@ import click
 from kernel import Kernel, PaymentEvent, PaymentProvider, SettingsError, hookimpl
 from plugins.payments_mpesa import commands, dev, runtime
 from plugins.payments_mpesa.provider import PROVIDER, MpesaProvider
-from plugins.payments_mpesa.settings import Mode, MpesaSettings
+from plugins.payments_mpesa.settings import MpesaSettings, startup_problems
 
 
 @hookimpl
@@ -20,11 +20,9 @@ def settings_model() -> type[MpesaSettings]:
 
 @hookimpl
 def register_payment_providers(kernel: Kernel) -> list[PaymentProvider]:
-    settings = runtime.runtime(kernel).settings
-    if settings.mode is not Mode.SIMULATOR and settings.callback_base_url is None:
-        raise SettingsError(
-            [f"plugins.payments_mpesa.callback_base_url: required in {settings.mode} mode (Daraja calls it back)"]
-        )
+    problems = startup_problems(runtime.runtime(kernel).settings, kernel.settings.env)
+    if problems:
+        raise SettingsError(problems)
     return [MpesaProvider(kernel)]
 
 

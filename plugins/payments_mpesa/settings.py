@@ -76,6 +76,16 @@ class MpesaSettings(BaseModel):
         return PRODUCTION_URL if self.mode is Mode.PRODUCTION else SANDBOX_URL
 
 
+def startup_problems(settings: MpesaSettings, env: str) -> list[str]:
+    """What makes these settings unsafe to run with in `env`, checked before anything starts."""
+    problems = []
+    if settings.mode is Mode.SIMULATOR and env == "production":
+        problems.append("plugins.payments_mpesa.mode: the simulator pays every order for free; never in production")
+    if settings.mode is not Mode.SIMULATOR and settings.callback_base_url is None:
+        problems.append(f"plugins.payments_mpesa.callback_base_url: required in {settings.mode} mode (Daraja calls it)")
+    return problems
+
+
 class MpesaCredentials(BaseModel):
     """One shop's Daraja app and till: `soko credentials set TENANT mpesa` reads these as JSON."""
 

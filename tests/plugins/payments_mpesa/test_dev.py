@@ -45,3 +45,20 @@ def test_no_simulator_when_base_url_points_elsewhere(
     project = mpesa_project(tmp_path, soko_servers, soko_database, "http://127.0.0.1:9", simulator_port=port)
     with kernel_of(project) as kernel, dev_services(kernel), pytest.raises(httpx.ConnectError):
         token_status(port)
+
+
+@pytest.mark.parametrize(
+    ("table", "env", "problem"),
+    [
+        ({"mode": "simulator"}, "production", "plugins.payments_mpesa.mode"),
+        ({"mode": "production", "callback_base_url": None}, "production", "callback_base_url: required"),
+        ({"mode": "sandbox", "callback_base_url": None}, "test", "callback_base_url: required"),
+    ],
+)
+def test_unsafe_settings_stop_startup(
+    tmp_path: Path, soko_servers: Servers, soko_database: Database, table: dict[str, object], env: str, problem: str
+) -> None:
+    project = mpesa_project(tmp_path, soko_servers, soko_database, "http://127.0.0.1:9", **table)
+    result = project.run("config", "check", SOKO_ENV=env)
+    assert result.returncode != 0
+    assert problem in result.stderr
