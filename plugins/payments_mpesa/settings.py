@@ -41,7 +41,9 @@ class Mode(StrEnum):
 class MpesaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: Mode = Mode.SANDBOX
+    # Simulator by default: enabling the plugin never touches real money until an operator says so, and
+    # production refuses it, so a production deployment must choose its mode.
+    mode: Mode = Mode.SIMULATOR
     # Overrides the mode's Daraja URL (a proxy, or a simulator elsewhere). Unset: the mode's own.
     base_url: AnyHttpUrl | None = None
     # The public URL soko is reached at; CallBackURL is this plus the tenant's webhook path. Required outside
