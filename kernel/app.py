@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from kernel import commit, openapi
 from kernel.context import request_id_var, tenant_id_var, user_id_var
+from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
 from kernel.kernel import Kernel
 from kernel.logs import log_access
@@ -162,6 +163,8 @@ def create_app(kernel: Kernel) -> SokoApp:
     del app.make_response  # quart-schema wraps it per instance; SokoApp.make_response converts only models
     install_health(app)
     app.register_blueprint(webhooks_blueprint())
+    if "auth" in kernel.enabled:  # its admin_routes are what make these staff-only: see credentials_admin
+        app.register_blueprint(credentials_admin_blueprint())
     for _, blueprints in kernel.call("register_blueprints", kernel=kernel):
         for blueprint in blueprints:
             app.register_blueprint(blueprint)

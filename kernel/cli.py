@@ -12,6 +12,7 @@ import asyncpg
 import click
 
 from kernel import db, migrations, plugins
+from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
 from kernel.settings import SettingsError, masked
@@ -100,6 +101,9 @@ class SokoGroup(click.Group):
 @click.group(cls=SokoGroup)
 def main() -> None:
     """soko: a plugin-based backend for multi-tenant commerce."""
+
+
+main.add_command(credentials)
 
 
 @main.command()

@@ -112,6 +112,12 @@ def dev_services(kernel: Kernel) -> AbstractAsyncContextManager[None] | None:
     """
 
 
+@hookspec
+def tenant_ref(kernel: Kernel, ref: str) -> Awaitable[str | None] | str | None:
+    """The id of the tenant an operator named (`acme` or its id), or None: used by kernel commands such as
+    `soko credentials set TENANT ...`. The tenancy plugin answers it."""
+
+
 # -- providers -----------------------------------------------------------------------------------------------
 
 

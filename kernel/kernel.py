@@ -15,11 +15,14 @@ from piccolo.engine.postgres import PostgresEngine
 from pydantic import BaseModel, ValidationError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
-from kernel import db, fields, migrations, plugins
+from kernel import db, fields, migrations, plugins, webhook_tokens
+from kernel.credentials import CredentialStore
+from kernel.local_secrets import local_secret
 from kernel.messaging import MessagingChannel
 from kernel.payments import PaymentProvider
 from kernel.pipeline import PlacedMiddleware, order_middleware
 from kernel.queue import create_broker
+from kernel.routing import WebhookRoutes
 from kernel.settings import (
     KernelSettings,
     RawSettings,
@@ -58,6 +61,9 @@ class Kernel:
         self.payments: dict[str, PaymentProvider] = {}
         self.messaging: dict[str, MessagingChannel] = {}
         self._plugin_state: dict[str, Any] = {}
+        self.credentials = CredentialStore(self)
+        self.webhook_routes = WebhookRoutes(self)
+        self._webhook_secret: bytes | None = None
 
     def config(self, plugin: str) -> BaseModel:
         """The validated settings of an enabled plugin (its `settings_model` instance)."""
@@ -107,6 +113,31 @@ class Kernel:
         if transaction is None:
             raise RuntimeError("no transaction is open: run inside a tenant's request, job or tenant_transaction()")
         return transaction.connection
+
+    def in_transaction(self) -> bool:
+        """Whether this request or job has a transaction open (then `connection()` is its connection)."""
+        return self._engine().current_transaction.get() is not None
+
+    def unscoped_connection(self) -> Any:
+        """A pooled connection with no tenant and no transaction, for the kernel's SECURITY DEFINER functions
+        (webhook routes, the inbox). Tenant data is out of its reach: row-level security fails closed."""
+        return self._engine().pool.acquire()
+
+    def webhook_path(self, kind: str, name: str, tenant_id: str) -> str:
+        """`/webhooks/<kind>/<name>/<token>`: the webhook URL path (no host) that names `tenant_id` unforgeably."""
+        if kind not in ("payments", "messaging"):
+            raise ValueError(f"webhook kind must be 'payments' or 'messaging', not {kind!r}")
+        return f"/webhooks/{kind}/{name}/{webhook_tokens.token(self.webhook_secret(), kind, name, tenant_id)}"
+
+    def webhook_secret(self) -> bytes:
+        if self._webhook_secret is None:
+            configured = self.settings.webhook_token_secret
+            self._webhook_secret = (
+                configured.get_secret_value().encode()
+                if configured is not None
+                else local_secret(self.settings, "webhook-token.key", setting="webhook_token_secret")
+            )
+        return self._webhook_secret
 
     def _engine(self) -> PostgresEngine:
         if self.engine is None:

@@ -285,10 +285,14 @@ class PaymentEvent:
     tenant_hint: str | None = None
     receipt: str | None = None
     occurred_at: datetime | None = None
+    payer_phone: str | None = None  # E.164, when the PSP says who paid (checked against the intent's phone)
+    failure: PaymentErrorCode | None = None  # why, for status failed or canceled
 
     def __post_init__(self) -> None:
         require_text(self, "provider", "dedupe_key", "provider_ref")
         require_aware(self.occurred_at, "PaymentEvent.occurred_at")
+        if self.payer_phone is not None and not is_e164(self.payer_phone):
+            raise ValueError("PaymentEvent.payer_phone must be E.164, like +254712345678")
 
 
 class PaymentProvider(WebhookReceiver[PaymentEvent]):

@@ -54,6 +54,19 @@ class KernelSettings(BaseModel):
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)
     trust_request_id: bool = True
+    # The credential store's AES-256-GCM keys, key id -> base64 of 32 random bytes (`openssl rand -base64 32`);
+    # environment only. `credentials_key_id` names the one that encrypts (default: the last listed); the others
+    # still decrypt until `soko credentials rotate` has re-encrypted everything. Development and test generate one
+    # under ./var when none is set.
+    credentials_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    credentials_key_id: str | None = None
+    # Signs the per-tenant webhook URL tokens (`kernel.webhook_path`); environment only, >= 32 bytes of randomness.
+    # Changing it invalidates every URL handed out. Development and test generate one under ./var.
+    webhook_token_secret: SecretStr | None = None
+    # The webhook inbox: an event still unprocessed after this long is enqueued again by the sweep, which runs
+    # about this often; after `webhook_max_attempts` failed runs it is quarantined for an operator.
+    webhook_retry_seconds: float = Field(default=30.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
     openapi: bool = True  # serve /openapi.json
     docs: bool = True  # serve the human docs page at /docs (needs openapi)
     # Read by the test suite only: where its PostgreSQL and Redis are (else it starts embedded ones).

@@ -9,7 +9,7 @@ import click
 from quart import Blueprint
 
 from kernel import Kernel, RequestMiddleware, hookimpl
-from plugins.tenancy import admin, commands, registry, startup
+from plugins.tenancy import admin, commands, lookups, registry, startup
 from plugins.tenancy.directory import directory_for
 from plugins.tenancy.records import TenantInfo
 from plugins.tenancy.resolution import TenancyMiddleware
@@ -50,3 +50,10 @@ def register_commands(kernel: Kernel) -> list[click.Command]:
 def dev_seed(kernel: Kernel) -> Awaitable[TenantInfo]:
     """The demo store, reachable as demo.localhost in development."""
     return registry.ensure(kernel, "demo", "Demo store")
+
+
+@hookimpl
+async def tenant_ref(ref: str) -> str | None:
+    """What `soko credentials set acme ...` means by `acme`: a tenant's id or slug."""
+    record = await lookups.tenant_by_ref(ref)
+    return None if record is None else record.id
