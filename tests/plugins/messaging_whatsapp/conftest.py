@@ -38,6 +38,7 @@ FAST = {
     "pair_interval_seconds": 0.5,
     "lease_seconds": 8,
     "timeout_seconds": 5,
+    "templates": {"otp": {"name": "sign_in_code", "language": "en", "authentication": True, "use": "always"}},
 }
 
 
