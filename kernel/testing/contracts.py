@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple
@@ -22,6 +22,8 @@ from kernel.messaging import (
     InboundMessage,
     MessagingChannel,
     OutboundMessage,
+    SendError,
+    SendErrorCode,
     SendResult,
     Template,
 )
@@ -172,6 +174,11 @@ class MessagingChannelContract(_WebhookReceiverContract):
     - `valid_webhook`: a `WebhookRequest` as the platform would send it, with at least one message or status.
     - `forged_webhook`: one that must be refused.
     - `subscription_handshake`: a `Handshake` for a platform that checks the URL with a GET (WhatsApp), else None.
+    - `flaky_outbound`: a message the stand-in refuses once with a retryable error (a rate limit), then accepts.
+    - `refusals`: `(message, SendErrorCode)` pairs the stand-in refuses, each with the kernel code it must map to;
+      cover at least one retryable and one terminal refusal.
+    - `delivered`: `async (message) -> int`, how many messages the stand-in holds for that message's recipient:
+      the contract counts at the platform, not in the channel.
 
     Idempotency is declared, not assumed: with `IDEMPOTENT_SEND` a repeated key must return the first message;
     without it the channel promises nothing and callers must accept a possible duplicate on retry.
@@ -198,6 +205,32 @@ class MessagingChannelContract(_WebhookReceiverContract):
         other = await channel.send(replace(outbound, idempotency_key=f"{outbound.idempotency_key}-other"))
         assert again.provider_message_id == first.provider_message_id
         assert other.provider_message_id != first.provider_message_id
+
+    async def test_send_retried_with_one_key_delivers_once(
+        self,
+        channel: MessagingChannel,
+        flaky_outbound: OutboundMessage,
+        delivered: Callable[[OutboundMessage], Awaitable[int]],
+    ) -> None:
+        """A caller retries a retryable refusal with the same key; the platform must end up with one message."""
+        with pytest.raises(SendError) as refused:
+            await channel.send(flaky_outbound)
+        assert refused.value.retryable, f"{refused.value.code} should be retryable"
+        first = await channel.send(flaky_outbound)
+        if ChannelCapability.IDEMPOTENT_SEND in channel.capabilities:
+            assert (await channel.send(flaky_outbound)).provider_message_id == first.provider_message_id
+        assert await delivered(flaky_outbound) == 1
+
+    async def test_refusals_map_to_kernel_codes(
+        self, channel: MessagingChannel, refusals: Sequence[tuple[OutboundMessage, SendErrorCode]]
+    ) -> None:
+        assert any(code.retryable for _, code in refusals) and any(not code.retryable for _, code in refusals)
+        for message, expected in refusals:
+            with pytest.raises(SendError) as raised:
+                await channel.send(message)
+            assert raised.value.code is expected, f"{raised.value.provider_code} should map to {expected}"
+            assert raised.value.retryable is expected.retryable
+            assert raised.value.provider_code, "keep the platform's own code for support"
 
     async def test_templates_follow_capability(self, channel: MessagingChannel, outbound: OutboundMessage) -> None:
         message = replace(outbound, text=None, template=Template("soko_contract", "en", ("1",)))

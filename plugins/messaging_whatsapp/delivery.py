@@ -62,11 +62,12 @@ def backoff_seconds(settings: WhatsAppSettings, attempts: int, retry_after: floa
 async def attempt(runtime: WhatsApp, tenant_id: str, message_id: str, *, wait_inline: bool = False) -> Attempted:
     """Claim the message and send it once; retryable refusals are rescheduled, terminal ones recorded.
 
-    `wait_inline` (the channel's own `send`) waits out pair pacing in place instead of rescheduling.
+    `wait_inline` (the channel's own `send`, whose caller is waiting) waits out pair pacing in place instead of
+    rescheduling, and does not wait for a retry time: the caller retrying is the retry.
     """
     kernel, settings = runtime.kernel, runtime.settings
     async with tenant_tx(kernel, tenant_id):
-        message = await store.claim(kernel, message_id, settings.lease_seconds)
+        message = await store.claim(kernel, message_id, settings.lease_seconds, due_only=not wait_inline)
         if message is None:
             return Attempted(await store.get(kernel, message_id))
     credentials = await runtime.credentials(tenant_id)

@@ -82,18 +82,20 @@ async def get(kernel: Kernel, message_id: str) -> MessageRow | None:
     return None if record is None else _row(record)
 
 
-async def claim(kernel: Kernel, message_id: str, lease_seconds: float) -> MessageRow | None:
+async def claim(kernel: Kernel, message_id: str, lease_seconds: float, *, due_only: bool = True) -> MessageRow | None:
     """Take a due message for one send attempt, or None: sent, failed, not due, or another job holds it.
 
     A message left `sending` by a worker that died holds its lease until it runs out; then it is due again.
+    `due_only=False` (a caller retrying with the same key) takes a queued message before its retry time.
     """
     record = await kernel.connection().fetchrow(
         "UPDATE whatsapp_messages SET status = 'sending', attempts = attempts + 1, updated_at = now(), "
         "lease_until = now() + make_interval(secs => $2) WHERE id = $1::uuid AND ("
-        "(status = 'queued' AND next_attempt_at <= now()) OR (status = 'sending' AND lease_until < now())) "
+        "(status = 'queued' AND (next_attempt_at <= now() OR NOT $3)) OR (status = 'sending' AND lease_until < now())) "
         "RETURNING *",
         message_id,
         lease_seconds,
+        due_only,
     )
     return None if record is None else _row(record)
 
