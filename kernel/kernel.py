@@ -15,11 +15,12 @@ from piccolo.engine.postgres import PostgresEngine
 from pydantic import BaseModel, ValidationError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
-from kernel import db, fields, migrations, plugins, webhook_tokens
+from kernel import db, fields, inbox, migrations, plugins, webhook_tokens
 from kernel.credentials import CredentialStore
 from kernel.local_secrets import local_secret
 from kernel.messaging import MessagingChannel
 from kernel.payments import PaymentProvider
+from kernel.periodic import periodic
 from kernel.pipeline import PlacedMiddleware, order_middleware
 from kernel.queue import create_broker
 from kernel.routing import WebhookRoutes
@@ -164,6 +165,8 @@ class Kernel:
             if self.broker is not None and not worker:
                 await self.broker.startup()
                 stack.push_async_callback(self.broker.shutdown)
+            if self.engine is not None and self.broker is not None:
+                await stack.enter_async_context(periodic(self, inbox.SWEEP_TASK, self.settings.webhook_retry_seconds))
             for _, manager in self.call("lifespan", kernel=self):
                 await stack.enter_async_context(manager)
             yield
@@ -195,6 +198,8 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
             idle_timeout_ms=settings.queue_reclaim_after_ms,
         )
         kernel.broker.add_dependency_context({Kernel: kernel})
+        for name, function in ((inbox.PROCESS_TASK, inbox.process_task), (inbox.SWEEP_TASK, inbox.sweep_task)):
+            kernel.tasks[name] = kernel.broker.register_task(function(kernel), task_name=name)
     problems += _collect_middleware(kernel)
     problems += _collect_tasks(kernel)
     problems += _collect_named(kernel, "register_payment_providers", kernel.payments)

@@ -11,16 +11,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from kernel.context import tenant_id_var
-from kernel.kernel import Kernel
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
 
 log = logging.getLogger("soko.periodic")
 
-TenantIds = Callable[[], Awaitable[Iterable[str]]]
+TenantIds = Callable[[], Awaitable[Iterable[str | None]]]
+
+
+async def _no_tenant() -> list[str | None]:
+    return [None]
+
+
+def periodic(kernel: Kernel, task_name: str, seconds: float) -> AbstractAsyncContextManager[None]:
+    """`periodic_per_tenant` for a job that carries no tenant (the kernel's inbox sweep)."""
+    return periodic_per_tenant(kernel, task_name, seconds, tenants=_no_tenant)
 
 
 @asynccontextmanager

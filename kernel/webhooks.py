@@ -1,8 +1,10 @@
 """The kernel's webhook endpoints, one URL per payment provider or messaging channel, so plugins need no routes.
 
-The order is fixed (Medusa PR #16257 acknowledged forged and unroutable callbacks): verify synchronously, then
-parse, then hand the events to the hooks, and acknowledge only after that. A failure anywhere answers non-2xx, so
-the sender retries instead of the notification being lost; hooks must therefore tolerate repeats.
+The order is fixed (Medusa PR #16257 acknowledged forged and unroutable callbacks): check the per-tenant token
+if the URL has one (an invalid one is 404 and the receiver never sees the request), verify, parse, store every
+event in the inbox and enqueue its job, and acknowledge only after that. Nothing domain-specific runs in the
+request (kernel.inbox applies events in the worker). A failure before the events are stored answers non-2xx, so
+the sender retries instead of the notification being lost; repeats are recognised by their dedupe keys.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pydantic import RootModel
 from quart import Blueprint, Response, request
 from quart_schema import document_response
 
-from kernel import current_kernel
-from kernel.messaging import InboundMessage
+from kernel import current_kernel, inbox, webhook_tokens
+from kernel.kernel import Kernel
 from kernel.openapi import openapi_extra
 from kernel.payments import WebhookReceiver, WebhookRequest
 from kernel.problems import Problem
@@ -35,25 +37,37 @@ def webhooks_blueprint() -> Blueprint:
     """A fresh blueprint per app (blueprints remember the apps they were registered on)."""
     blueprint = Blueprint("webhooks", __name__, url_prefix="/webhooks")
     blueprint.add_url_rule("/payments/<provider>", view_func=payment_webhook, methods=["POST"])
+    # The per-tenant URLs: the same views under endpoints of their own (OpenAPI operation ids are endpoint names).
+    blueprint.add_url_rule(
+        "/payments/<provider>/<token>", "payment_webhook_of_tenant", view_func=payment_webhook, methods=["POST"]
+    )
     blueprint.add_url_rule("/messaging/<channel>", view_func=messaging_handshake, methods=["GET"])
+    blueprint.add_url_rule(
+        "/messaging/<channel>/<token>", "messaging_handshake_of_tenant", view_func=messaging_handshake, methods=["GET"]
+    )
     blueprint.add_url_rule("/messaging/<channel>", view_func=messaging_webhook, methods=["POST"])
+    blueprint.add_url_rule(
+        "/messaging/<channel>/<token>", "messaging_webhook_of_tenant", view_func=messaging_webhook, methods=["POST"]
+    )
     return blueprint
 
 
 @document_response(WebhookAck)
-async def payment_webhook(provider: str) -> tuple[dict[str, Any], int]:
+async def payment_webhook(provider: str, token: str | None = None) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.payments, provider)
-    events = await _verified_events(receiver)
-    for event in events:
-        await kernel.emit("payment_event", event=event)
+    tenant = _tenant_of(kernel, "payments", provider, token)
+    events = await _verified_events(receiver, tenant)
+    await inbox.store(kernel, "payments", receiver.name, events, tenant)
     return receiver.webhook_ack(events)
 
 
 @openapi_extra(responses={"200": {"description": "The challenge, echoed", "content": {"text/plain": {}}}})
-async def messaging_handshake(channel: str) -> Response:
+async def messaging_handshake(channel: str, token: str | None = None) -> Response:
     """Answer the platform's subscription check (WhatsApp's hub.challenge) as plain text, never as HTML."""
-    receiver = _find(current_kernel().messaging, channel)
+    kernel = current_kernel()
+    receiver = _find(kernel.messaging, channel)
+    _tenant_of(kernel, "messaging", channel, token)
     reply = receiver.verify_subscription(request.args.to_dict())
     if reply is None:
         raise Problem.for_status(401)
@@ -61,15 +75,12 @@ async def messaging_handshake(channel: str) -> Response:
 
 
 @document_response(WebhookAck)
-async def messaging_webhook(channel: str) -> tuple[dict[str, Any], int]:
+async def messaging_webhook(channel: str, token: str | None = None) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.messaging, channel)
-    items = await _verified_events(receiver)
-    for item in items:
-        if isinstance(item, InboundMessage):
-            await kernel.emit("message_received", message=item)
-        else:
-            await kernel.emit("message_status", status=item)
+    tenant = _tenant_of(kernel, "messaging", channel, token)
+    items = await _verified_events(receiver, tenant)
+    await inbox.store(kernel, "messaging", receiver.name, items, tenant)
     return receiver.webhook_ack(items)
 
 
@@ -81,7 +92,18 @@ def _find(registry: Mapping[str, ReceiverT], name: str) -> ReceiverT:
     return receiver
 
 
-async def _verified_events(receiver: WebhookReceiver[EventT]) -> list[EventT]:
+def _tenant_of(kernel: Kernel, kind: str, name: str, token: str | None) -> str | None:
+    """The tenant a per-tenant URL names; an invalid token is the same 404 as an unknown receiver."""
+    if token is None:
+        return None
+    tenant = webhook_tokens.tenant_of(kernel.webhook_secret(), kind, name, token)
+    if tenant is None:
+        log.warning("webhook with an invalid tenant token refused", extra={"receiver": name})
+        raise Problem.for_status(404, "no webhook endpoint here")
+    return tenant
+
+
+async def _verified_events(receiver: WebhookReceiver[EventT], tenant: str | None) -> list[EventT]:
     # The client address is taken as the server saw it: honouring X-Forwarded-For from trusted proxies is the
     # job of the proxy-handling middleware, which rewrites `remote_addr` before any view runs.
     webhook = WebhookRequest(
@@ -90,6 +112,7 @@ async def _verified_events(receiver: WebhookReceiver[EventT]) -> list[EventT]:
         headers=dict(request.headers.items()),
         query=request.args.to_dict(),
         client_ip=request.remote_addr,
+        tenant_id=tenant,
     )
     if not await receiver.verify_webhook(webhook):
         log.warning("webhook rejected", extra={"receiver": receiver.name, "client_ip": webhook.client_ip})

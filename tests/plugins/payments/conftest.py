@@ -16,7 +16,8 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,13 @@ def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     return raw, {"Content-Type": "application/json", "X-Fakepay-Signature": f"sha256={signature}"}
+
+
+@contextmanager
+def local_kernel(project: Project) -> Iterator[Kernel]:
+    """A kernel built in this process with the project's environment (for set-up, and for what a test asks it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in project.environment().items():
+            patch.setenv(name, value)
+        patch.syspath_prepend(project.env["PYTHONPATH"])
+        yield build_kernel(load_raw(project.root))
