@@ -80,6 +80,11 @@ def register_blueprints(kernel: Kernel) -> list[Blueprint]:
 
 
 @hookimpl
+def body_limits(kernel: Kernel) -> Mapping[str, int]:
+    return {views.WEBHOOK_PATH: views.WEBHOOK_MAX_BYTES}
+
+
+@hookimpl
 def piccolo_app() -> str:
     return "plugins.messaging_whatsapp.piccolo_app"
 

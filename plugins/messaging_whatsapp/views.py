@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from quart import Blueprint, Response, after_this_request, request
+from quart.blueprints import BlueprintSetupState
 
 from kernel import (
     MobileNumber,
@@ -23,10 +24,13 @@ from kernel import (
 )
 from plugins.auth.public import require_staff
 from plugins.messaging_whatsapp import delivery, graph, outgoing, store
-from plugins.messaging_whatsapp.runtime import runtime_of
+from plugins.messaging_whatsapp.runtime import CHANNEL, runtime_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_TEXT = 4096
+# Meta's one callback URL for every shop, and its largest payloads (~3 MB).
+WEBHOOK_PATH = "/webhooks/whatsapp"
+WEBHOOK_MAX_BYTES = 3 * 1024 * 1024
 
 
 class TemplateIn(Model):
@@ -106,7 +110,24 @@ def messages_blueprint() -> Blueprint:
     blueprint = Blueprint("messaging_whatsapp", __name__)
     blueprint.add_url_rule("/messages/whatsapp", view_func=send_message, methods=["POST"])
     blueprint.add_url_rule("/messages/whatsapp/<uuid:message_id>", view_func=show_message, methods=["GET"])
+    blueprint.record(_webhook_alias)
     return blueprint
+
+
+def _webhook_alias(state: BlueprintSetupState) -> None:
+    """`GET|POST /webhooks/whatsapp`: the kernel's messaging webhook views (inbox and all) for the whatsapp channel.
+
+    Meta's app has one callback URL; this is it, for every shop (routed by `phone_number_id`, not by URL).
+    """
+    views = state.app.view_functions
+    for method, endpoint in (("GET", "webhooks.messaging_handshake"), ("POST", "webhooks.messaging_webhook")):
+        state.app.add_url_rule(
+            WEBHOOK_PATH,
+            f"messaging_whatsapp.{endpoint.rpartition('.')[2]}",
+            view_func=views[endpoint],
+            methods=[method],
+            defaults={"channel": CHANNEL},
+        )
 
 
 @require_staff()
