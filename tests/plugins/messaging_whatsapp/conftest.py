@@ -228,8 +228,23 @@ async def shop(project: Project, server: Running, superuser: asyncpg.Connection,
     return shops["main"]
 
 
+USED_NUMBERS: list[str] = []  # every customer number a test used, for the log checks
+
+
 def new_customer() -> str:
-    return f"+25471{secrets.randbelow(10**7):07d}"
+    number = f"+25471{secrets.randbelow(10**7):07d}"
+    USED_NUMBERS.append(number)
+    return number
+
+
+def assert_logs_keep_secrets(processes: list[Running], *texts: str) -> None:
+    """No full customer number, access token, app secret or message text in any line the processes logged."""
+    logs = "\n".join(process.log() for process in processes)
+    assert logs, "the processes logged nothing"
+    for number in USED_NUMBERS:
+        assert number not in logs and number.lstrip("+") not in logs, f"{number[:6]}... appears in a log line"
+    for secret in (TOKEN_PREFIX, APP_SECRET, VERIFY_TOKEN, *texts):
+        assert secret not in logs, f"{secret[:8]}... appears in a log line"
 
 
 async def open_window(superuser: asyncpg.Connection, shop: Shop, customer: str) -> None:

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from kernel.testing.project import Running, eventually
-from tests.plugins.messaging_whatsapp.conftest import Shop, Simulator, message_row, new_customer, open_window
+from tests.plugins.messaging_whatsapp.conftest import (
+    Shop,
+    Simulator,
+    assert_logs_keep_secrets,
+    message_row,
+    new_customer,
+    open_window,
+)
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -157,3 +164,8 @@ async def test_only_staff_may_send(server: Running, shop: Shop) -> None:
             json={"to": new_customer(), "text": "x"},
         )
     assert anonymous.status_code == 401
+
+
+def test_no_log_line_holds_a_number_token_or_message_text(server: Running, worker: Running) -> None:
+    """Runs last in the module, after sends of every kind and refusals of every class."""
+    assert_logs_keep_secrets([server, worker], "Your order is on its way", "Receipt", "Confirm delivery")

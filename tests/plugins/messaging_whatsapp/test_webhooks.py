@@ -20,6 +20,7 @@ from tests.plugins.messaging_whatsapp.conftest import (
     VERIFY_TOKEN,
     Shop,
     Simulator,
+    assert_logs_keep_secrets,
     message_row,
     new_customer,
     open_shop,
@@ -198,3 +199,8 @@ async def test_bodies_up_to_three_megabytes_are_read_on_this_route_only(
     )
     await eventually(lambda: _has_contact(superuser, shop, customer), timeout=30, what="the 2 MB webhook applied")
     assert other not in await contacts_of(superuser, shop)
+
+
+def test_no_log_line_holds_a_number_token_or_message_text(server: Running, worker: Running) -> None:
+    """Runs last in the module: every webhook above was logged by these processes by now."""
+    assert_logs_keep_secrets([server, worker], "Nimepokea", "Habari", "Order 17")
