@@ -174,11 +174,6 @@ class MessagingChannelContract(_WebhookReceiverContract):
     - `valid_webhook`: a `WebhookRequest` as the platform would send it, with at least one message or status.
     - `forged_webhook`: one that must be refused.
     - `subscription_handshake`: a `Handshake` for a platform that checks the URL with a GET (WhatsApp), else None.
-    - `flaky_outbound`: a message the stand-in refuses once with a retryable error (a rate limit), then accepts.
-    - `refusals`: `(message, SendErrorCode)` pairs the stand-in refuses, each with the kernel code it must map to;
-      cover at least one retryable and one terminal refusal.
-    - `delivered`: `async (message) -> int`, how many messages the stand-in holds for that message's recipient:
-      the contract counts at the platform, not in the channel.
 
     Idempotency is declared, not assumed: with `IDEMPOTENT_SEND` a repeated key must return the first message;
     without it the channel promises nothing and callers must accept a possible duplicate on retry.
@@ -206,6 +201,44 @@ class MessagingChannelContract(_WebhookReceiverContract):
         assert again.provider_message_id == first.provider_message_id
         assert other.provider_message_id != first.provider_message_id
 
+    async def test_templates_follow_capability(self, channel: MessagingChannel, outbound: OutboundMessage) -> None:
+        message = replace(outbound, text=None, template=Template("soko_contract", "en", ("1",)))
+        if ChannelCapability.TEMPLATES in channel.capabilities:
+            assert (await channel.send(message)).provider_message_id
+        else:
+            with pytest.raises(UnsupportedOperation):
+                await channel.send(message)
+
+    def test_verify_subscription(self, channel: MessagingChannel, subscription_handshake: Handshake | None) -> None:
+        assert channel.verify_subscription({}) is None
+        if subscription_handshake is not None:
+            assert channel.verify_subscription(subscription_handshake.query) == subscription_handshake.reply
+            assert channel.verify_subscription(subscription_handshake.forged_query) is None
+
+    async def test_parse_gives_messages_and_statuses_of_this_channel(
+        self, channel: MessagingChannel, valid_webhook: WebhookRequest
+    ) -> None:
+        items = await channel.parse_webhook(valid_webhook)
+        assert items, "the valid webhook should carry at least one message or status"
+        for item in items:
+            assert isinstance(item, InboundMessage | DeliveryStatus)
+            assert item.channel == channel.name
+        if any(isinstance(item, DeliveryStatus) for item in items):
+            assert ChannelCapability.DELIVERY_RECEIPTS in channel.capabilities
+
+
+class PlatformChannelContract(MessagingChannelContract):
+    """`MessagingChannelContract` plus what a channel to a remote platform (WhatsApp, SMS) must show. Fixtures:
+
+    - `flaky_outbound`: a message the stand-in refuses once with a retryable error (a rate limit), then accepts.
+    - `refusals`: `(message, SendErrorCode)` pairs the stand-in refuses, each with the kernel code it must map to;
+      cover at least one retryable and one terminal refusal.
+    - `delivered`: `async (message) -> int`, how many messages the stand-in holds for that message's recipient:
+      the contract counts at the platform, not in the channel.
+
+    A channel that reaches no platform (the development outbox) has nothing to refuse: it passes the base suite.
+    """
+
     async def test_send_retried_with_one_key_delivers_once(
         self,
         channel: MessagingChannel,
@@ -231,31 +264,6 @@ class MessagingChannelContract(_WebhookReceiverContract):
             assert raised.value.code is expected, f"{raised.value.provider_code} should map to {expected}"
             assert raised.value.retryable is expected.retryable
             assert raised.value.provider_code, "keep the platform's own code for support"
-
-    async def test_templates_follow_capability(self, channel: MessagingChannel, outbound: OutboundMessage) -> None:
-        message = replace(outbound, text=None, template=Template("soko_contract", "en", ("1",)))
-        if ChannelCapability.TEMPLATES in channel.capabilities:
-            assert (await channel.send(message)).provider_message_id
-        else:
-            with pytest.raises(UnsupportedOperation):
-                await channel.send(message)
-
-    def test_verify_subscription(self, channel: MessagingChannel, subscription_handshake: Handshake | None) -> None:
-        assert channel.verify_subscription({}) is None
-        if subscription_handshake is not None:
-            assert channel.verify_subscription(subscription_handshake.query) == subscription_handshake.reply
-            assert channel.verify_subscription(subscription_handshake.forged_query) is None
-
-    async def test_parse_gives_messages_and_statuses_of_this_channel(
-        self, channel: MessagingChannel, valid_webhook: WebhookRequest
-    ) -> None:
-        items = await channel.parse_webhook(valid_webhook)
-        assert items, "the valid webhook should carry at least one message or status"
-        for item in items:
-            assert isinstance(item, InboundMessage | DeliveryStatus)
-            assert item.channel == channel.name
-        if any(isinstance(item, DeliveryStatus) for item in items):
-            assert ChannelCapability.DELIVERY_RECEIPTS in channel.capabilities
 
 
 def _optional_operations(

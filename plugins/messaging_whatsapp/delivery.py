@@ -22,12 +22,11 @@ from typing import Any
 
 import httpx
 
-from kernel import Kernel, SendError, SendErrorCode
+from kernel import Kernel, SendError, SendErrorCode, tenant_id_var
 from plugins.messaging_whatsapp import graph, store
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
 from plugins.messaging_whatsapp.runtime import WhatsApp
 from plugins.messaging_whatsapp.settings import WhatsAppSettings
-from plugins.messaging_whatsapp.tables import WhatsAppMessage
 
 log = logging.getLogger("soko.whatsapp")
 
@@ -46,7 +45,9 @@ class Attempted:
 @asynccontextmanager
 async def tenant_tx(kernel: Kernel, tenant_id: str) -> AsyncIterator[None]:
     """The caller's transaction when one is open for this tenant (a request), else a short one of our own."""
-    if WhatsAppMessage._meta.db.current_transaction.get() is not None:
+    if kernel.in_transaction():
+        if tenant_id_var.get() != tenant_id:
+            raise RuntimeError("the open transaction belongs to another tenant than the message")
         yield
         return
     async with kernel.tenant_transaction(tenant_id):

@@ -23,7 +23,7 @@ def compose(settings: WhatsAppSettings, message: OutboundMessage) -> tuple[graph
 
     A purpose whose template is `use: always` (sign-in codes) goes as that template from the start.
     """
-    configured = settings.templates.get(message.purpose) if message.purpose in ("otp", "receipt") else None  # type: ignore[call-overload]
+    configured = settings.template_for(message.purpose)
     if message.template is not None:
         authentication = (
             configured is not None and configured.name == message.template.name and configured.authentication

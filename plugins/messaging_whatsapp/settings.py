@@ -61,6 +61,10 @@ class WhatsAppSettings(BaseModel):
             raise ValueError("backoff_max_seconds must be at least backoff_base_seconds")
         return self
 
+    def template_for(self, purpose: str | None) -> PurposeTemplate | None:
+        """The template configured for a message's purpose, if any."""
+        return next((template for name, template in self.templates.items() if name == purpose), None)
+
     @property
     def graph_url(self) -> str:
         default = SIMULATOR_URL if self.mode == "simulator" else CLOUD_URL

@@ -169,9 +169,11 @@ async def show_message(message_id: Any) -> MessageOut:
 
 
 def _out(message: store.MessageRow) -> MessageOut:
-    return MessageOut(
-        id=message.id,
-        status=message.status,  # type: ignore[arg-type]
-        error_code=message.error_code,
-        provider_message_id=message.provider_message_id,
+    return MessageOut.model_validate(
+        {
+            "id": message.id,
+            "status": message.status,
+            "error_code": message.error_code,
+            "provider_message_id": message.provider_message_id,
+        }
     )

@@ -47,7 +47,12 @@ from kernel.payments import (
     PaymentStatus,
     WebhookRequest,
 )
-from kernel.testing.contracts import Handshake, MessagingChannelContract, PaymentProviderContract
+from kernel.testing.contracts import (
+    Handshake,
+    MessagingChannelContract,
+    PaymentProviderContract,
+    PlatformChannelContract,
+)
 
 PSP_SECRET = b"psp-webhook-secret"
 APP_SECRET = b"meta-app-secret"
@@ -307,7 +312,7 @@ class TestReferencePsp(PaymentProviderContract):
         return psp_notification(b"not-the-secret")
 
 
-class TestReferenceChat(MessagingChannelContract):
+class TestReferenceChat(PlatformChannelContract):
     @pytest.fixture
     def valid_webhook(self) -> WebhookRequest:
         return chat_notification()
@@ -375,7 +380,7 @@ async def test_messaging_contract_fails_a_channel_that_does_not_classify_refusal
     client: httpx.AsyncClient, outbound: OutboundMessage
 ) -> None:
     with pytest.raises(AssertionError):
-        await MessagingChannelContract().test_refusals_map_to_kernel_codes(
+        await PlatformChannelContract().test_refusals_map_to_kernel_codes(
             ClassifiesNothing(client, APP_SECRET, VERIFY_TOKEN),
             [(replace(outbound, to=OPTED_OUT), SendErrorCode.OPTED_OUT)],
         )

@@ -19,7 +19,7 @@ import pytest
 from kernel import MessagingChannel, OutboundMessage, SendErrorCode, WebhookRequest
 from kernel.kernel import Kernel, build_kernel
 from kernel.settings import load_raw
-from kernel.testing.contracts import Handshake, MessagingChannelContract
+from kernel.testing.contracts import Handshake, PlatformChannelContract
 from kernel.testing.services import Database, Servers
 from plugins.messaging_whatsapp import simulator
 from tests.plugins.messaging_whatsapp.conftest import (
@@ -98,7 +98,7 @@ def meta_webhook(secret: str = APP_SECRET) -> WebhookRequest:
     return WebhookRequest(method="POST", body=body, headers={"X-Hub-Signature-256": signature})
 
 
-class TestWhatsAppChannel(MessagingChannelContract):
+class TestWhatsAppChannel(PlatformChannelContract):
     @pytest.fixture
     def channel(self, kernel: Kernel) -> MessagingChannel:
         return kernel.messaging["whatsapp"]
