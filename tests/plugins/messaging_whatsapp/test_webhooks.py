@@ -12,6 +12,7 @@ import uuid
 import asyncpg
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from kernel.testing.project import Project, Running, eventually
 from plugins.messaging_whatsapp import simulator as graph_simulator
@@ -204,3 +205,11 @@ async def test_bodies_up_to_three_megabytes_are_read_on_this_route_only(
 def test_no_log_line_holds_a_number_token_or_message_text(server: Running, worker: Running) -> None:
     """Runs last in the module: every webhook above was logged by these processes by now."""
     assert_logs_keep_secrets([server, worker], "Nimepokea", "Habari", "Order 17")
+
+
+def test_the_routes_are_in_a_valid_openapi_document(server: Running) -> None:
+    document = httpx.get(f"{server.base_url}/openapi.json").json()
+    validate(document)
+    assert {"post"} <= set(document["paths"]["/messages/whatsapp"])
+    assert {"get", "post"} <= set(document["paths"]["/webhooks/whatsapp"])
+    assert "text/plain" in document["paths"]["/webhooks/whatsapp"]["get"]["responses"]["200"]["content"]
