@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import RedisError
+
 from kernel import OutboundMessage
 from plugins.messaging_whatsapp import graph, store
 from plugins.messaging_whatsapp.runtime import PLUGIN, WhatsApp
@@ -51,5 +53,10 @@ async def store_message(runtime: WhatsApp, message: OutboundMessage) -> store.Me
 
 
 async def enqueue(runtime: WhatsApp, message_id: str) -> None:
-    """Hand the message to the send job; call after the row committed (the sweep catches one enqueued too early)."""
-    await runtime.kernel.task(SEND_TASK).kiq(message_id)
+    """Hand the message to the send job once its row committed; if the queue is down, the sweep sends it later."""
+    try:
+        await runtime.kernel.task(SEND_TASK).kiq(message_id)
+    except (RedisError, OSError):
+        log.warning(
+            "whatsapp message stored but not enqueued; the sweep will send it", extra={"message_id": message_id}
+        )
