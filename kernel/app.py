@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from quart import Quart, Request, Response, request
+from quart.asgi import ASGIHTTPConnection
 from quart.ctx import RequestContext
 from quart.globals import request_ctx
 from quart.typing import ResponseReturnValue
@@ -54,11 +55,31 @@ class SokoRequest(Request):
         raise Problem(400, "validation_error", "The request body is not valid JSON.")
 
 
+class SokoConnection(ASGIHTTPConnection):
+    """Gives a request on a path with a raised body limit (the `body_limits` hook) that limit instead of the app's.
+
+    The limit is fixed when the request is created, before its body arrives, so it is set here rather than in a
+    view: Meta's webhooks may carry up to ~3 MB, while everything else keeps `max_body_bytes`.
+    """
+
+    app: SokoApp
+
+    def _create_request_from_scope(self, send: Any) -> Request:
+        created = super()._create_request_from_scope(send)
+        limit = self.app.body_limits.get(created.path)
+        if limit is not None:
+            created.body = created.body_class(created.content_length, limit)
+            created.max_content_length = limit
+        return created
+
+
 class SokoApp(Quart):
     """Quart with soko's pipeline around every request and the tenant transaction around every view."""
 
     request_class = SokoRequest
+    asgi_http_class = SokoConnection
     kernel: Kernel
+    body_limits: dict[str, int]
 
     async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Response:
         """Request id, pipeline, access log: the per-request path, kept lean (it runs before every view)."""
@@ -158,6 +179,9 @@ def create_app(kernel: Kernel) -> SokoApp:
     app.kernel = kernel
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
+    app.body_limits = {
+        path: limit for _, limits in kernel.call("body_limits", kernel=kernel) for path, limit in limits.items()
+    }
     app.register_error_handler(Exception, _render_problem)
     openapi.install(app)
     del app.make_response  # quart-schema wraps it per instance; SokoApp.make_response converts only models

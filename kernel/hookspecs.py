@@ -59,6 +59,14 @@ def register_blueprints(kernel: Kernel) -> list[Blueprint]:
 
 
 @hookspec
+def body_limits(kernel: Kernel) -> Mapping[str, int]:
+    """Return `{path: bytes}` for the exact paths whose request bodies may exceed `max_body_bytes`.
+
+    For a platform's webhook that sends large batches (WhatsApp: up to ~3 MB); every other path keeps the limit.
+    """
+
+
+@hookspec
 def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
     """Return request middleware; each declares its `stage`, and the kernel orders and checks them at startup."""
 

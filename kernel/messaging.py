@@ -82,13 +82,20 @@ class Template:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """One message to send: exactly one of `text` and `template`."""
+    """One message to send: exactly one of `text` and `template`.
+
+    `purpose` (`otp`, `receipt`) says what the message is for, and `parameters` are the values inside `text`, in
+    order: a channel that may not send free text now (WhatsApp outside the 24-hour window) sends the template it
+    has configured for that purpose with those parameters instead.
+    """
 
     tenant_id: str
     to: str
     idempotency_key: str
     text: str | None = None
     template: Template | None = None
+    purpose: str | None = None
+    parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         require_text(self, "tenant_id", "idempotency_key")
@@ -137,12 +144,18 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class DeliveryStatus:
-    """A verified status update for a message we sent; `error_code` explains a failure when the platform did."""
+    """A verified status update for a message we sent; `error_code` explains a failure when the platform did.
+
+    `tenant_hint` names the sending account (WhatsApp's `phone_number_id`), as for `InboundMessage`; `reference`
+    is our own id for the message where the platform echoes one back (WhatsApp's `biz_opaque_callback_data`).
+    """
 
     channel: str
     provider_message_id: str
     status: MessageStatus
     error_code: SendErrorCode | None = None
+    tenant_hint: str | None = None
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         require_text(self, "channel", "provider_message_id")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any, ClassVar, NamedTuple, TypeVar
@@ -23,6 +23,8 @@ from kernel.messaging import (
     InboundMessage,
     MessagingChannel,
     OutboundMessage,
+    SendError,
+    SendErrorCode,
     SendResult,
     Template,
 )
@@ -296,6 +298,45 @@ class MessagingChannelContract(_WebhookReceiverContract):
             assert item.channel == channel.name
         if any(isinstance(item, DeliveryStatus) for item in items):
             assert ChannelCapability.DELIVERY_RECEIPTS in channel.capabilities
+
+
+class PlatformChannelContract(MessagingChannelContract):
+    """`MessagingChannelContract` plus what a channel to a remote platform (WhatsApp, SMS) must show. Fixtures:
+
+    - `flaky_outbound`: a message the stand-in refuses once with a retryable error (a rate limit), then accepts.
+    - `refusals`: `(message, SendErrorCode)` pairs the stand-in refuses, each with the kernel code it must map to;
+      cover at least one retryable and one terminal refusal.
+    - `delivered`: `async (message) -> int`, how many messages the stand-in holds for that message's recipient:
+      the contract counts at the platform, not in the channel.
+
+    A channel that reaches no platform (the development outbox) has nothing to refuse: it passes the base suite.
+    """
+
+    async def test_send_retried_with_one_key_delivers_once(
+        self,
+        channel: MessagingChannel,
+        flaky_outbound: OutboundMessage,
+        delivered: Callable[[OutboundMessage], Awaitable[int]],
+    ) -> None:
+        """A caller retries a retryable refusal with the same key; the platform must end up with one message."""
+        with pytest.raises(SendError) as refused:
+            await channel.send(flaky_outbound)
+        assert refused.value.retryable, f"{refused.value.code} should be retryable"
+        first = await channel.send(flaky_outbound)
+        if ChannelCapability.IDEMPOTENT_SEND in channel.capabilities:
+            assert (await channel.send(flaky_outbound)).provider_message_id == first.provider_message_id
+        assert await delivered(flaky_outbound) == 1
+
+    async def test_refusals_map_to_kernel_codes(
+        self, channel: MessagingChannel, refusals: Sequence[tuple[OutboundMessage, SendErrorCode]]
+    ) -> None:
+        assert any(code.retryable for _, code in refusals) and any(not code.retryable for _, code in refusals)
+        for message, expected in refusals:
+            with pytest.raises(SendError) as raised:
+                await channel.send(message)
+            assert raised.value.code is expected, f"{raised.value.provider_code} should map to {expected}"
+            assert raised.value.retryable is expected.retryable
+            assert raised.value.provider_code, "keep the platform's own code for support"
 
 
 def _optional_operations(

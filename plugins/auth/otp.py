@@ -38,6 +38,8 @@ async def request_code(auth: Auth, phone: str) -> None:
         to=phone,
         idempotency_key=f"auth-otp-{row['id']}",
         text=f"Your sign-in code is {code}. It expires in {minutes} minutes. Never share it.",
+        purpose="otp",  # a channel that must use a template (WhatsApp's authentication template) sends the code
+        parameters=(code,),
     )
     try:
         await auth.otp_channel().send(message)

@@ -47,12 +47,18 @@ from kernel.payments import (
     PaymentStatus,
     WebhookRequest,
 )
-from kernel.testing.contracts import Handshake, MessagingChannelContract, PaymentProviderContract
+from kernel.testing.contracts import (
+    Handshake,
+    MessagingChannelContract,
+    PaymentProviderContract,
+    PlatformChannelContract,
+)
 
 PSP_SECRET = b"psp-webhook-secret"
 APP_SECRET = b"meta-app-secret"
 VERIFY_TOKEN = "verify-me"
 OPTED_OUT = "+254700000050"
+THROTTLED_ONCE = "+254700000429"
 
 # -- the stand-in PSP and messaging platform -------------------------------------------------------------------
 
@@ -73,16 +79,29 @@ async def stand_in() -> AsyncIterator[str]:
             return web.json_response({"error": {"code": "no_such_payment"}}, status=404)
         return web.json_response({"id": payment_id, "status": "requires_action"})
 
+    recipients: dict[str, str] = {}
+    throttled: set[str] = set()
+
     async def send_message(request: web.Request) -> web.Response:
-        if (await request.json())["to"] == OPTED_OUT:
+        to = (await request.json())["to"]
+        if to == OPTED_OUT:
             return web.json_response({"error": {"code": 131050, "message": "user stopped marketing"}}, status=400)
-        message_id = messages.setdefault(request.headers["Idempotency-Key"], f"wamid.{len(messages) + 1}")
+        key = request.headers["Idempotency-Key"]
+        if to == THROTTLED_ONCE and key not in throttled:
+            throttled.add(key)
+            return web.json_response({"error": {"code": 130429, "message": "rate limit hit"}}, status=429)
+        message_id = messages.setdefault(key, f"wamid.{len(messages) + 1}")
+        recipients[message_id] = to
         return web.json_response({"messages": [{"id": message_id}]})
+
+    async def count_messages(request: web.Request) -> web.Response:
+        return web.json_response({"count": sum(to == request.query["to"] for to in recipients.values())})
 
     app = web.Application()
     app.router.add_post("/v1/payments", create_payment)
     app.router.add_get("/v1/payments/{payment_id}", get_payment)
     app.router.add_post("/v1/messages", send_message)
+    app.router.add_get("/v1/messages/count", count_messages)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -293,7 +312,7 @@ class TestReferencePsp(PaymentProviderContract):
         return psp_notification(b"not-the-secret")
 
 
-class TestReferenceChat(MessagingChannelContract):
+class TestReferenceChat(PlatformChannelContract):
     @pytest.fixture
     def valid_webhook(self) -> WebhookRequest:
         return chat_notification()
@@ -305,6 +324,22 @@ class TestReferenceChat(MessagingChannelContract):
     @pytest.fixture
     def subscription_handshake(self) -> Handshake:
         return HANDSHAKE
+
+    @pytest.fixture
+    def flaky_outbound(self, outbound: OutboundMessage) -> OutboundMessage:
+        return replace(outbound, to=THROTTLED_ONCE, idempotency_key=f"flaky-{uuid.uuid4().hex}")
+
+    @pytest.fixture
+    def refusals(self, outbound: OutboundMessage) -> list[tuple[OutboundMessage, SendErrorCode]]:
+        throttled = replace(outbound, to=THROTTLED_ONCE, idempotency_key=f"throttled-{uuid.uuid4().hex}")
+        return [(replace(outbound, to=OPTED_OUT), SendErrorCode.OPTED_OUT), (throttled, SendErrorCode.RATE_LIMITED)]
+
+    @pytest.fixture
+    def delivered(self, client: httpx.AsyncClient) -> Callable[[OutboundMessage], Any]:
+        async def count(message: OutboundMessage) -> int:
+            return int((await client.get("/v1/messages/count", params={"to": message.to})).json()["count"])
+
+        return count
 
 
 # -- ... and fail broken ones ----------------------------------------------------------------------------------
@@ -329,6 +364,26 @@ class SendsEveryTime(ReferenceChat):
 
     async def send(self, message: OutboundMessage) -> SendResult:
         return await super().send(replace(message, idempotency_key=uuid.uuid4().hex))
+
+
+class ClassifiesNothing(ReferenceChat):
+    """Reports every refusal as `rejected`, so callers can never tell a rate limit from an opt-out."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        try:
+            return await super().send(message)
+        except SendError as error:
+            raise SendError(SendErrorCode.REJECTED, retryable=False, provider_code=error.provider_code) from None
+
+
+async def test_messaging_contract_fails_a_channel_that_does_not_classify_refusals(
+    client: httpx.AsyncClient, outbound: OutboundMessage
+) -> None:
+    with pytest.raises(AssertionError):
+        await PlatformChannelContract().test_refusals_map_to_kernel_codes(
+            ClassifiesNothing(client, APP_SECRET, VERIFY_TOKEN),
+            [(replace(outbound, to=OPTED_OUT), SendErrorCode.OPTED_OUT)],
+        )
 
 
 async def test_payment_contract_fails_a_provider_accepting_forged_webhooks(client: httpx.AsyncClient) -> None:
