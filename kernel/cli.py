@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import sys
@@ -251,7 +252,8 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     kernel = load_kernel()
     click.echo("soko dev: applying migrations", err=True)
     asyncio.run(migrations.apply(kernel))
-    asyncio.run(_seed(kernel))
+    for line in asyncio.run(_seed(kernel)):
+        click.echo(f"soko dev: {line}", err=True)
     soko = [sys.executable, "-m", "kernel"]
     click.echo(
         f"soko dev: web on http://{kernel.settings.bind} (try: curl http://{kernel.settings.bind}/readyz), "
@@ -261,6 +263,12 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
 
 
-async def _seed(kernel: Kernel) -> None:
+async def _seed(kernel: Kernel) -> list[str]:
+    """Run every plugin's `dev_seed` in order; the lines they returned, for the developer to read."""
+    lines = []
     async with kernel.running():
-        await kernel.emit("dev_seed")
+        for _, seeded in kernel.call("dev_seed", kernel=kernel):
+            line = await seeded if inspect.isawaitable(seeded) else seeded
+            if isinstance(line, str):
+                lines.append(line)
+    return lines

@@ -11,7 +11,6 @@ from quart import Blueprint
 from kernel import Kernel, RequestMiddleware, hookimpl
 from plugins.tenancy import admin, commands, registry, startup
 from plugins.tenancy.directory import directory_for
-from plugins.tenancy.records import TenantInfo
 from plugins.tenancy.resolution import TenancyMiddleware
 from plugins.tenancy.settings import TenancySettings, settings_of
 
@@ -47,6 +46,6 @@ def register_commands(kernel: Kernel) -> list[click.Command]:
 
 
 @hookimpl
-def dev_seed(kernel: Kernel) -> Awaitable[TenantInfo]:
+def dev_seed(kernel: Kernel) -> Awaitable[str]:
     """The demo store, reachable as demo.localhost in development."""
-    return registry.ensure(kernel, "demo", "Demo store")
+    return registry.ensure_demo(kernel)
