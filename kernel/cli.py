@@ -9,7 +9,6 @@ import logging
 import sys
 from typing import Any, NoReturn
 
-import asyncpg
 import click
 
 from kernel import db, migrations, plugins
@@ -39,7 +38,11 @@ def require_services(kernel: Kernel) -> None:
         if value is None
     ]
     if missing:
-        click.echo(f"soko: set {' and '.join(missing)} (or run `soko dev` for embedded ones)", err=True)
+        click.echo(
+            f"soko: set {' and '.join(missing)}, or run `make run` (soko dev): the commands of this project find "
+            "its embedded servers by themselves",
+            err=True,
+        )
         sys.exit(2)
 
 
@@ -49,10 +52,7 @@ async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
     owner = kernel.settings.database_owner_url if as_owner else None
     engine = db.create_engine(owner.get_secret_value()) if owner else kernel.engine
     assert engine is not None
-    try:
-        await engine.start_connection_pool(min_size=1, max_size=1)
-    except asyncpg.InvalidAuthorizationSpecificationError as error:
-        _fail(f"cannot connect to the database ({error}); has `soko migrate` run?")
+    await db.start_pool(engine, "SOKO_DATABASE_OWNER_URL" if owner else "SOKO_DATABASE_URL", min_size=1, max_size=1)
     try:
         if not as_owner:
             await db.check_role(engine)
@@ -77,7 +77,24 @@ def _fail(message: str) -> NoReturn:
 
 
 class SokoGroup(click.Group):
-    """Adds the commands of enabled plugins, so `soko --help` shows what this deployment can do."""
+    """Adds the commands of enabled plugins, so `soko --help` shows what this deployment can do.
+
+    A server that is not configured or cannot be reached ends any command with one line naming its setting.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (db.ServiceUnavailable, db.UnsafeDatabaseRole) as error:
+            _fail(str(error))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in self.commands and "--help" not in rest:  # plugin commands all act on a store's data
+            require_services(load_kernel())
+        return name, command, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._plugin_commands()})
@@ -224,7 +241,7 @@ def dev() -> None:
     import os
     from pathlib import Path
 
-    from kernel.dev import embedded_services, supervise
+    from kernel.dev import embedded_services, published, supervise
 
     root = Path(os.environ.get("SOKO_ROOT") or Path.cwd())
     configure_logging("INFO")
@@ -232,12 +249,14 @@ def dev() -> None:
         sys.exit(_develop(dict(os.environ), supervise))
     click.echo(f"soko dev: starting embedded PostgreSQL and Redis under {root / 'var'}", err=True)
     with embedded_services(root / "var") as embedded:
-        env = dict(os.environ) | {
-            "SOKO_DATABASE_OWNER_URL": embedded.database_url,
-            "SOKO_DATABASE_URL": db.with_credentials(embedded.database_url, user=DEV_APP_ROLE),
-            "SOKO_REDIS_URL": embedded.redis_url,
+        urls = {
+            "database_owner_url": embedded.database_url,
+            "database_url": db.with_credentials(embedded.database_url, user=DEV_APP_ROLE),
+            "redis_url": embedded.redis_url,
         }
-        code = _develop(env, supervise)
+        env = dict(os.environ) | {f"SOKO_{key.upper()}": url for key, url in urls.items()}
+        with published(root, urls):
+            code = _develop(env, supervise)
     sys.exit(code)
 
 
@@ -252,14 +271,13 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     kernel = load_kernel()
     click.echo("soko dev: applying migrations", err=True)
     asyncio.run(migrations.apply(kernel))
-    for line in asyncio.run(_seed(kernel)):
-        click.echo(f"soko dev: {line}", err=True)
+    seeded = asyncio.run(_seed(kernel))
     soko = [sys.executable, "-m", "kernel"]
-    click.echo(
-        f"soko dev: web on http://{kernel.settings.bind} (try: curl http://{kernel.settings.bind}/readyz), "
-        "worker running; Ctrl-C stops both",
-        err=True,
-    )
+    url = f"http://{kernel.settings.bind}"
+    click.echo(f"soko dev: web on {url} and a worker; Ctrl-C stops both", err=True)
+    click.echo(f"soko dev: API docs {url}/docs, OpenAPI document {url}/openapi.json", err=True)
+    for text in seeded:
+        click.echo(f"soko dev: {text}", err=True)
     return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
 
 

@@ -9,7 +9,7 @@ import click
 from quart import Blueprint
 
 from kernel import Kernel, RequestMiddleware, hookimpl
-from plugins.tenancy import admin, commands, registry, startup
+from plugins.tenancy import admin, commands, registry, startup, storefront
 from plugins.tenancy.directory import directory_for
 from plugins.tenancy.resolution import TenancyMiddleware
 from plugins.tenancy.settings import TenancySettings, settings_of
@@ -27,7 +27,8 @@ def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
 
 @hookimpl
 def register_blueprints(kernel: Kernel) -> list[Blueprint]:
-    return [admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else []
+    home = storefront.storefront_blueprint()
+    return [home, admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else [home]
 
 
 @hookimpl
