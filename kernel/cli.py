@@ -10,6 +10,8 @@ import sys
 from typing import Any, NoReturn
 
 import click
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from kernel import db, migrations, plugins
 from kernel.kernel import Kernel, build_kernel
@@ -63,9 +65,19 @@ async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
         await engine.close_connection_pool()
 
 
+async def _reach_redis(kernel: Kernel) -> None:
+    assert kernel.settings.redis_url is not None
+    try:
+        async with Redis.from_url(kernel.settings.redis_url.get_secret_value(), socket_connect_timeout=5) as client:
+            await client.ping()
+    except (RedisError, OSError) as error:
+        raise db.ServiceUnavailable("SOKO_REDIS_URL", f"cannot reach Redis: {type(error).__name__}: {error}") from None
+
+
 def preflight(kernel: Kernel) -> None:
     """Refuse to start a server or worker that could not do its job safely, before anything binds."""
     require_services(kernel)
+    asyncio.run(_reach_redis(kernel))
     waiting = asyncio.run(_pending(kernel))
     if waiting:
         _fail(f"{len(waiting)} migration(s) pending, run `soko migrate`: {', '.join(waiting)}")
