@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import sys
 from typing import Any, NoReturn
 
-import asyncpg
 import click
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from kernel import db, migrations, plugins
 from kernel.credentials_cli import credentials
@@ -39,7 +41,11 @@ def require_services(kernel: Kernel) -> None:
         if value is None
     ]
     if missing:
-        click.echo(f"soko: set {' and '.join(missing)} (or run `soko dev` for embedded ones)", err=True)
+        click.echo(
+            f"soko: set {' and '.join(missing)}, or run `make run` (soko dev): the commands of this project find "
+            "its embedded servers by themselves",
+            err=True,
+        )
         sys.exit(2)
 
 
@@ -49,10 +55,7 @@ async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
     owner = kernel.settings.database_owner_url if as_owner else None
     engine = db.create_engine(owner.get_secret_value()) if owner else kernel.engine
     assert engine is not None
-    try:
-        await engine.start_connection_pool(min_size=1, max_size=1)
-    except asyncpg.InvalidAuthorizationSpecificationError as error:
-        _fail(f"cannot connect to the database ({error}); has `soko migrate` run?")
+    await db.start_pool(engine, "SOKO_DATABASE_OWNER_URL" if owner else "SOKO_DATABASE_URL", min_size=1, max_size=1)
     try:
         if not as_owner:
             await db.check_role(engine)
@@ -63,9 +66,19 @@ async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
         await engine.close_connection_pool()
 
 
+async def _reach_redis(kernel: Kernel) -> None:
+    assert kernel.settings.redis_url is not None
+    try:
+        async with Redis.from_url(kernel.settings.redis_url.get_secret_value(), socket_connect_timeout=5) as client:
+            await client.ping()
+    except (RedisError, OSError) as error:
+        raise db.ServiceUnavailable("SOKO_REDIS_URL", f"cannot reach Redis: {type(error).__name__}: {error}") from None
+
+
 def preflight(kernel: Kernel) -> None:
     """Refuse to start a server or worker that could not do its job safely, before anything binds."""
     require_services(kernel)
+    asyncio.run(_reach_redis(kernel))
     waiting = asyncio.run(_pending(kernel))
     if waiting:
         _fail(f"{len(waiting)} migration(s) pending, run `soko migrate`: {', '.join(waiting)}")
@@ -77,7 +90,24 @@ def _fail(message: str) -> NoReturn:
 
 
 class SokoGroup(click.Group):
-    """Adds the commands of enabled plugins, so `soko --help` shows what this deployment can do."""
+    """Adds the commands of enabled plugins, so `soko --help` shows what this deployment can do.
+
+    A server that is not configured or cannot be reached ends any command with one line naming its setting.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (db.ServiceUnavailable, db.UnsafeDatabaseRole) as error:
+            _fail(str(error))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name not in self.commands and "--help" not in rest:  # plugin commands all act on a store's data
+            require_services(load_kernel())
+        return name, command, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._plugin_commands()})
@@ -227,7 +257,7 @@ def dev() -> None:
     import os
     from pathlib import Path
 
-    from kernel.dev import embedded_services, supervise
+    from kernel.dev import embedded_services, published, supervise
 
     root = Path(os.environ.get("SOKO_ROOT") or Path.cwd())
     configure_logging("INFO")
@@ -235,12 +265,14 @@ def dev() -> None:
         sys.exit(_develop(dict(os.environ), supervise))
     click.echo(f"soko dev: starting embedded PostgreSQL and Redis under {root / 'var'}", err=True)
     with embedded_services(root / "var") as embedded:
-        env = dict(os.environ) | {
-            "SOKO_DATABASE_OWNER_URL": embedded.database_url,
-            "SOKO_DATABASE_URL": db.with_credentials(embedded.database_url, user=DEV_APP_ROLE),
-            "SOKO_REDIS_URL": embedded.redis_url,
+        urls = {
+            "database_owner_url": embedded.database_url,
+            "database_url": db.with_credentials(embedded.database_url, user=DEV_APP_ROLE),
+            "redis_url": embedded.redis_url,
         }
-        code = _develop(env, supervise)
+        env = dict(os.environ) | {f"SOKO_{key.upper()}": url for key, url in urls.items()}
+        with published(root, urls):
+            code = _develop(env, supervise)
     sys.exit(code)
 
 
@@ -255,19 +287,25 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     kernel = load_kernel()
     click.echo("soko dev: applying migrations", err=True)
     asyncio.run(migrations.apply(kernel))
-    asyncio.run(_seed(kernel))
+    seeded = asyncio.run(_seed(kernel))
     soko = [sys.executable, "-m", "kernel"]
-    click.echo(
-        f"soko dev: web on http://{kernel.settings.bind} (try: curl http://{kernel.settings.bind}/readyz), "
-        "worker running; Ctrl-C stops both",
-        err=True,
-    )
+    url = f"http://{kernel.settings.bind}"
+    click.echo(f"soko dev: web on {url} and a worker; Ctrl-C stops both", err=True)
+    click.echo(f"soko dev: API docs {url}/docs, OpenAPI document {url}/openapi.json", err=True)
+    for text in seeded:
+        click.echo(f"soko dev: {text}", err=True)
     from kernel.dev_services import dev_services
 
     with dev_services(kernel):  # the plugins' stand-ins (a PSP simulator) run for as long as web and worker do
         return int(supervise([[*soko, "serve"], [*soko, "worker"]], env))
 
 
-async def _seed(kernel: Kernel) -> None:
+async def _seed(kernel: Kernel) -> list[str]:
+    """Run every plugin's `dev_seed` in order; the lines they returned, for the developer to read."""
+    lines = []
     async with kernel.running():
-        await kernel.emit("dev_seed")
+        for _, seeded in kernel.call("dev_seed", kernel=kernel):
+            line = await seeded if inspect.isawaitable(seeded) else seeded
+            if isinstance(line, str):
+                lines.append(line)
+    return lines

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from kernel.context import tenant_id_var
@@ -20,13 +21,44 @@ class UnsafeDatabaseRole(RuntimeError):
     """The app's role would bypass row-level security; serving on it could leak one tenant's data to another."""
 
 
+class ServiceUnavailable(RuntimeError):
+    """A server soko needs is not configured or cannot be reached; the message names the setting, in one line."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        self.setting = setting
+        super().__init__(f"{reason} ({setting}); is it running? `make run` (soko dev) starts embedded ones")
+
+
+# What asyncpg raises for a server that is down, a socket that is gone, or a database or role that is missing.
+UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max_size: int) -> None:
+    """Start `engine`'s pool; a server that cannot be reached is a `ServiceUnavailable` naming `setting`."""
+    try:
+        await engine.start_connection_pool(min_size=min_size, max_size=max_size)
+    except asyncpg.InvalidAuthorizationSpecificationError as error:
+        raise ServiceUnavailable(setting, f"the database refused the role ({error}); has `soko migrate` run?") from None
+    except UNREACHABLE as error:
+        raise ServiceUnavailable(setting, f"cannot reach the database: {type(error).__name__}: {error}") from None
+
+
 class NoTenant(RuntimeError):
     """Tenant-scoped work was attempted with no tenant bound: refusing beats running unscoped."""
 
 
+class _Engine(PostgresEngine):
+    """piccolo's engine without the version check its constructor runs: that connects (I/O while the kernel is
+    only being built) and prints a coloured warning when the role does not exist yet, as before the first
+    `soko migrate`. Reaching the server is checked where the pool starts, with an error naming the setting."""
+
+    async def check_version(self) -> None:
+        return None
+
+
 def create_engine(url: str) -> PostgresEngine:
     """An engine for `url`; building it does no I/O, the pool starts in the lifespan."""
-    return PostgresEngine(config={"dsn": url}, extensions=())
+    return _Engine(config={"dsn": url}, extensions=())
 
 
 class _ReleasingTransaction(PostgresTransaction):

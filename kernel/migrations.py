@@ -6,14 +6,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING
 
 import asyncpg
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.conf.apps import AppConfig
+
+from kernel.settings import SettingsError
 
 if TYPE_CHECKING:
     from piccolo.engine.postgres import PostgresEngine
@@ -24,12 +29,41 @@ KERNEL_APP = "kernel.piccolo_app"
 
 
 def app_paths(kernel: Kernel) -> list[str]:
-    """Dotted paths of every piccolo app in play: the kernel's, then each enabled plugin's."""
-    return [KERNEL_APP, *(path for _, path in kernel.call("piccolo_app"))]
+    """Dotted paths of every piccolo app in play, each after the apps its `migration_dependencies` name (the
+    kernel's first, then settings order where dependencies leave a choice)."""
+    listed = [KERNEL_APP, *(path for _, path in kernel.call("piccolo_app"))]
+    return dependency_order({path: importlib.import_module(path).APP_CONFIG for path in listed})
 
 
 def app_configs(kernel: Kernel) -> list[AppConfig]:
     return [importlib.import_module(path).APP_CONFIG for path in app_paths(kernel)]
+
+
+def dependency_order(configs: Mapping[str, AppConfig]) -> list[str]:
+    """The app paths of `configs`, in their order except that each comes after its dependencies.
+
+    A dependency that is not in play (its plugin is not enabled) or a cycle is a `SettingsError`: migrating in
+    any other order would fail half way, on a missing table.
+    """
+    ordered: list[str] = []
+    visiting: list[str] = []
+
+    def visit(path: str) -> None:
+        if path in ordered:
+            return
+        if path in visiting:
+            raise SettingsError([f"piccolo apps depend on each other in a cycle: {' -> '.join([*visiting, path])}"])
+        if path not in configs:
+            raise SettingsError([f"{visiting[-1]} needs the migrations of {path}: enable the plugin that has them"])
+        visiting.append(path)
+        for dependency in configs[path].migration_dependencies:
+            visit(dependency)
+        visiting.pop()
+        ordered.append(path)
+
+    for path in configs:
+        visit(path)
+    return ordered
 
 
 @cache
@@ -54,11 +88,13 @@ async def pending(kernel: Kernel, engine: PostgresEngine) -> list[str]:
 
 
 async def apply(kernel: Kernel) -> None:
-    """Run every pending migration as the owner role, kernel first (plugins depend on its app)."""
+    """Run every pending migration as the owner role, app by app in dependency order."""
     from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 
     os.environ["PICCOLO_CONF"] = "kernel.piccolo_conf"
     for config in app_configs(kernel):
-        result = await ForwardsMigrationManager(app_name=config.app_name).run()
+        # piccolo prints a banner per app and migration; the caller says in one line what was applied.
+        with contextlib.redirect_stdout(io.StringIO()) as chatter:
+            result = await ForwardsMigrationManager(app_name=config.app_name).run()
         if not result.success:
-            raise RuntimeError(f"migrations of {config.app_name!r} failed: {result.message}")
+            raise RuntimeError(f"migrations of {config.app_name!r} failed: {result.message}\n{chatter.getvalue()}")

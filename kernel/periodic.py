@@ -44,20 +44,24 @@ async def periodic_per_tenant(
         yield
         return
     redis = Redis.from_url(kernel.settings.redis_url.get_secret_value())
-    ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants))
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
     try:
         yield
     finally:
+        # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
+        stop.set()
         ticker.cancel()
-        with suppress(asyncio.CancelledError):
-            await ticker
+        await asyncio.wait([ticker])
         await redis.aclose()
 
 
-async def _tick(kernel: Kernel, redis: Redis, task_name: str, seconds: float, tenants: TenantIds) -> None:
+async def _tick(
+    kernel: Kernel, redis: Redis, task_name: str, seconds: float, tenants: TenantIds, stop: asyncio.Event
+) -> None:
     lock = f"soko:periodic:{kernel.settings.queue_name}:{task_name}"
     task = kernel.task(task_name)
-    while True:
+    while not stop.is_set():
         try:
             if await redis.set(lock, "1", nx=True, px=max(1, int(seconds * 1000))):
                 for tenant_id in await tenants():
@@ -68,4 +72,5 @@ async def _tick(kernel: Kernel, redis: Redis, task_name: str, seconds: float, te
                         tenant_id_var.reset(token)
         except Exception:  # a Redis or database hiccup skips one period; the next tick tries again
             log.exception("periodic %s: could not enqueue", task_name)
-        await asyncio.sleep(seconds)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)

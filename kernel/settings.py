@@ -7,6 +7,7 @@ Sources, later wins: `settings.toml` (environments selected by `SOKO_ENV`), `con
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class RawSettings:
     data: Mapping[str, Any]
 
 
+# Where a running `soko dev` writes the URLs of its embedded servers, relative to the project root.
+EMBEDDED_SERVICES = Path("var") / "embedded.json"
+_SERVICE_KEYS = ("database_url", "database_owner_url", "redis_url")
+
+
 def project_root() -> Path:
     """Where settings.toml and config/ live: `SOKO_ROOT`, else the working directory."""
     return Path(os.environ.get("SOKO_ROOT") or Path.cwd()).resolve()
@@ -106,7 +112,19 @@ def load_raw(root: Path | None = None) -> RawSettings:
         data.pop(dynaconf_own_key, None)
     env = str(loaded.current_env).lower()
     data["env"] = env
+    if env == "development":
+        embedded = _embedded_services(root)
+        data |= {key: embedded[key] for key in _SERVICE_KEYS if not data.get(key) and embedded.get(key)}
     return RawSettings(root=root, env=env, data=data)
+
+
+def _embedded_services(root: Path) -> dict[str, str]:
+    """The servers of this project's running `soko dev`, if it runs (variables and files win over them)."""
+    try:
+        found = json.loads((root / EMBEDDED_SERVICES).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def validate_kernel(raw: RawSettings) -> tuple[KernelSettings | None, list[str]]:

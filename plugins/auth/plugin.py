@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -10,7 +10,7 @@ import click
 from quart import Blueprint
 
 from kernel import Kernel, RequestMiddleware, RoutePatterns, hookimpl
-from plugins.auth import commands, openapi, startup, views
+from plugins.auth import commands, demo, openapi, startup, views
 from plugins.auth.middleware import AuthMiddleware
 from plugins.auth.runtime import auth_of
 from plugins.auth.settings import AuthSettings
@@ -51,3 +51,9 @@ def piccolo_app() -> str:
 @hookimpl
 def register_commands(kernel: Kernel) -> list[click.Command]:
     return [commands.users_group(kernel)]
+
+
+@hookimpl
+def dev_seed(kernel: Kernel) -> Awaitable[str]:
+    """The demo store's owner, with a password made fresh on every start (soko dev prints it)."""
+    return demo.seed(kernel)

@@ -41,6 +41,21 @@ async def create(email: str, password: str, role: Role) -> StaffRecord:
     return StaffRecord(str(row["id"]), email, role)
 
 
+async def reset(email: str, password: str, role: Role) -> StaffRecord:
+    """Create the staff user, or give the existing one this password and role (the demo store's seed)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
+    row = await one(
+        "INSERT INTO auth_staff (email, password_hash, role) VALUES ({}, {}, {}) ON CONFLICT (tenant_id, lower(email)) "
+        "DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role RETURNING id::text",
+        email,
+        hashing.hash_password(password),
+        role.value,
+    )
+    assert row is not None
+    return StaffRecord(str(row["id"]), email, role)
+
+
 async def authenticate(email: str, password: str) -> StaffRecord | None:
     """The staff user with this e-mail and password; unknown addresses cost the same argon2 work."""
     row = await one("SELECT id::text, email, role, password_hash FROM auth_staff WHERE lower(email) = lower({})", email)

@@ -37,13 +37,19 @@ async def get_cart(connection: asyncpg.Connection, cart_id: uuid.UUID) -> dict[s
     return dict(cart) | {"items": lines, "total_minor": sum(line["line_total_minor"] for line in lines)}
 
 
-async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
-    """Add `quantity` of a product (to what the cart holds of it already). Stock is checked at checkout."""
+async def _open_cart(connection: asyncpg.Connection, cart_id: uuid.UUID) -> asyncpg.Record:
+    """The cart, locked for this change; 404 if there is none, 409 once it has been checked out."""
     cart = await connection.fetchrow("SELECT currency, status FROM carts WHERE id = $1 FOR UPDATE", cart_id)
     if cart is None:
         raise Problem(404, "cart_not_found", f"No cart has the id {cart_id}.")
     if cart["status"] != "open":
         raise Problem(409, "cart_checked_out", "This cart has been checked out; start a new one.")
+    return cart
+
+
+async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
+    """Add `quantity` of a product (to what the cart holds of it already). Stock is checked at checkout."""
+    cart = await _open_cart(connection, cart_id)
     product = await connection.fetchrow("SELECT id, currency FROM products WHERE sku = $1", sku)
     if product is None:
         raise Problem(404, "product_not_found", f"No product has the SKU {sku!r}.")
@@ -56,4 +62,27 @@ async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str,
         product["id"],
         quantity,
     )
+    return await get_cart(connection, cart_id)
+
+
+async def set_quantity(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
+    """Change how many of a line the cart holds; 0 removes the line. A line not in the cart is a 404."""
+    await _open_cart(connection, cart_id)
+    if quantity == 0:
+        changed = await connection.fetchval(
+            "DELETE FROM cart_items c USING products p WHERE p.id = c.product_id AND c.cart_id = $1 AND p.sku = $2 "
+            "RETURNING c.product_id",
+            cart_id,
+            sku,
+        )
+    else:
+        changed = await connection.fetchval(
+            "UPDATE cart_items c SET quantity = $3 FROM products p WHERE p.id = c.product_id AND c.cart_id = $1 "
+            "AND p.sku = $2 RETURNING c.product_id",
+            cart_id,
+            sku,
+            quantity,
+        )
+    if changed is None:
+        raise Problem(404, "cart_item_not_found", f"The cart holds no {sku[:64]!r}.")
     return await get_cart(connection, cart_id)

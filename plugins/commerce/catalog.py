@@ -28,6 +28,22 @@ async def product_by_sku(connection: asyncpg.Connection, sku: str) -> dict[str, 
 async def create_product(
     connection: asyncpg.Connection, *, sku: str, name: str, price_minor: int, currency: str, on_hand: int
 ) -> dict[str, Any]:
+    if not await _insert(connection, sku, name, price_minor, currency, on_hand):
+        raise Problem(409, "product_exists", f"A product with the SKU {sku!r} exists already.")
+    return await product_by_sku(connection, sku)
+
+
+async def ensure_product(
+    connection: asyncpg.Connection, *, sku: str, name: str, price_minor: int, currency: str
+) -> None:
+    """The product with this SKU, created with no stock if missing; an existing one is left as it is."""
+    await _insert(connection, sku, name, price_minor, currency, 0)
+
+
+async def _insert(
+    connection: asyncpg.Connection, sku: str, name: str, price_minor: int, currency: str, on_hand: int
+) -> bool:
+    """Whether the product was new (and is now stocked with `on_hand`); an existing SKU is left alone."""
     product_id = await connection.fetchval(
         "INSERT INTO products (sku, name, price_minor, currency) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (tenant_id, sku) DO NOTHING RETURNING id",
@@ -37,9 +53,19 @@ async def create_product(
         currency,
     )
     if product_id is None:
-        raise Problem(409, "product_exists", f"A product with the SKU {sku!r} exists already.")
+        return False
     await connection.execute("INSERT INTO inventory (product_id, on_hand) VALUES ($1, $2)", product_id, on_hand)
-    return await product_by_sku(connection, sku)
+    return True
+
+
+async def top_up(connection: asyncpg.Connection, sku: str, available: int) -> None:
+    """Raise the stock so that at least `available` units are free (what open checkouts hold stays held)."""
+    await connection.execute(
+        "UPDATE inventory i SET on_hand = i.reserved + $2 FROM products p "
+        "WHERE p.id = i.product_id AND p.sku = $1 AND i.on_hand - i.reserved < $2",
+        sku,
+        available,
+    )
 
 
 async def set_on_hand(connection: asyncpg.Connection, sku: str, on_hand: int) -> dict[str, Any]:

@@ -6,14 +6,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import click
 from quart import Blueprint
 
 from kernel import Kernel, hookimpl
-from plugins.commerce import expiry
+from plugins.commerce import commands, demo, expiry
 from plugins.commerce.routes import commerce_blueprint
 from plugins.commerce.settings import CommerceSettings
 
-requires = ["tenancy"]
+requires = ["tenancy", "auth"]  # auth: only staff of the store may run its /admin/* routes
 
 
 @hookimpl
@@ -39,3 +40,14 @@ def register_tasks(kernel: Kernel) -> Mapping[str, Callable[..., Awaitable[Any]]
 @hookimpl
 def lifespan(kernel: Kernel) -> AbstractAsyncContextManager[None]:
     return expiry.lifespan(kernel)
+
+
+@hookimpl
+def register_commands(kernel: Kernel) -> list[click.Command]:
+    return [commands.products_group(kernel)]
+
+
+@hookimpl
+def dev_seed(kernel: Kernel) -> Awaitable[str]:
+    """The demo store's catalogue."""
+    return demo.seed(kernel)

@@ -9,7 +9,8 @@ from pydantic import Field
 from quart import Blueprint
 
 from kernel import CleanStr, MobileNumber, Model, current_kernel, validate_request, validate_response
-from plugins.commerce import admin, carts, catalog, checkout, orders, schemas
+from plugins.auth.public import require_staff
+from plugins.commerce import carts, catalog, checkout, orders, schemas
 from plugins.commerce.settings import settings_of
 
 Quantity = Field(gt=0, le=10_000, strict=True)
@@ -34,6 +35,10 @@ class NewCart(Model):
 class NewItem(Model):
     sku: CleanStr = Field(min_length=1, max_length=64)
     quantity: int = Quantity
+
+
+class LineQuantity(Model):
+    quantity: int = Field(ge=0, le=10_000, strict=True, description="the line's new quantity; 0 removes it")
 
 
 class Checkout(Model):
@@ -68,6 +73,20 @@ def commerce_blueprint() -> Blueprint:
         cart = carts.parse_id(cart_id, "cart")
         return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity), 201
 
+    @blueprint.patch("/carts/<cart_id>/items/<sku>")
+    @validate_request(LineQuantity)
+    @validate_response(schemas.Cart)
+    async def change_item(cart_id: str, sku: str, data: LineQuantity) -> dict[str, Any]:
+        """Set a line's quantity (0 removes it), e.g. to drop what went out of stock before checking out."""
+        cart = carts.parse_id(cart_id, "cart")
+        return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity)
+
+    @blueprint.delete("/carts/<cart_id>/items/<sku>")
+    @validate_response(schemas.Cart)
+    async def remove_item(cart_id: str, sku: str) -> dict[str, Any]:
+        """Remove a line from the cart."""
+        return await carts.set_quantity(current_kernel().connection(), carts.parse_id(cart_id, "cart"), sku, 0)
+
     @blueprint.post("/checkout")
     @validate_request(Checkout)
     @validate_response(schemas.Order, 201)
@@ -83,12 +102,12 @@ def commerce_blueprint() -> Blueprint:
         return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"))
 
     @blueprint.post("/admin/products")
+    @require_staff()
     @validate_request(NewProduct)
     @validate_response(schemas.Product, 201)
     async def create_product(data: NewProduct) -> tuple[dict[str, Any], int]:
         kernel = current_kernel()
         settings = settings_of(kernel)
-        admin.require_staff(settings)
         product = await catalog.create_product(
             kernel.connection(),
             sku=data.sku,
@@ -100,11 +119,10 @@ def commerce_blueprint() -> Blueprint:
         return product, 201
 
     @blueprint.put("/admin/products/<sku>/inventory")
+    @require_staff()
     @validate_request(Inventory)
     @validate_response(schemas.Product)
     async def set_inventory(sku: str, data: Inventory) -> dict[str, Any]:
-        kernel = current_kernel()
-        admin.require_staff(settings_of(kernel))
-        return await catalog.set_on_hand(kernel.connection(), sku, data.on_hand)
+        return await catalog.set_on_hand(current_kernel().connection(), sku, data.on_hand)
 
     return blueprint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from kernel import Kernel
 
@@ -16,16 +16,6 @@ class CommerceSettings(BaseModel):
     reservation_ttl_seconds: float = Field(default=900, gt=0)
     # How often expired reservations are looked for (one job per tenant per period, across all processes).
     expiry_interval_seconds: float = Field(default=30, gt=0)
-    # Placeholder until the auth plugin offers a staff check: `Authorization: Bearer <token>` on /admin/*.
-    # Unset: every admin request is refused.
-    admin_token: SecretStr | None = None
-
-    @field_validator("admin_token")
-    @classmethod
-    def _strong(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters (for example `openssl rand -hex 32`)")
-        return value
 
 
 def settings_of(kernel: Kernel) -> CommerceSettings:

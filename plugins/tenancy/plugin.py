@@ -9,9 +9,8 @@ import click
 from quart import Blueprint
 
 from kernel import Kernel, RequestMiddleware, hookimpl
-from plugins.tenancy import admin, commands, lookups, registry, startup
+from plugins.tenancy import admin, commands, lookups, registry, startup, storefront
 from plugins.tenancy.directory import directory_for
-from plugins.tenancy.records import TenantInfo
 from plugins.tenancy.resolution import TenancyMiddleware
 from plugins.tenancy.settings import TenancySettings, settings_of
 
@@ -28,7 +27,8 @@ def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
 
 @hookimpl
 def register_blueprints(kernel: Kernel) -> list[Blueprint]:
-    return [admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else []
+    home = storefront.storefront_blueprint()
+    return [home, admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else [home]
 
 
 @hookimpl
@@ -47,9 +47,9 @@ def register_commands(kernel: Kernel) -> list[click.Command]:
 
 
 @hookimpl
-def dev_seed(kernel: Kernel) -> Awaitable[TenantInfo]:
+def dev_seed(kernel: Kernel) -> Awaitable[str]:
     """The demo store, reachable as demo.localhost in development."""
-    return registry.ensure(kernel, "demo", "Demo store")
+    return registry.ensure_demo(kernel)
 
 
 @hookimpl

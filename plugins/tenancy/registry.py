@@ -59,6 +59,15 @@ async def ensure(kernel: Kernel, slug: str, name: str) -> TenantInfo:
     return await get(existing.id) if existing is not None else await create(kernel, slug, name)
 
 
+DEMO_STORE = "demo"
+
+
+async def ensure_demo(kernel: Kernel) -> str:
+    """The demo store `soko dev` serves, and the line it prints about it (its id is what /docs sends)."""
+    tenant = await ensure(kernel, DEMO_STORE, "Demo store")
+    return f"demo store: Host: {tenant.slug}.localhost (or X-Tenant-ID: {tenant.id} on /docs)"
+
+
 async def update(
     kernel: Kernel, ref: str, *, name: str | None = None, status: TenantStatus | None = None
 ) -> TenantInfo:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,7 +16,11 @@ import httpx
 import psutil
 import pytest
 
+from kernel.settings import EMBEDDED_SERVICES
 from kernel.testing.project import Project, free_port, wait_for
+from plugins.commerce.demo import try_it
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _serving(url: str) -> bool:
@@ -50,16 +57,36 @@ def dev_root() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_dev_serves_stops_cleanly_and_restarts_quickly(dev_root: Path) -> None:
-    project = Project(root=dev_root).settings()
+def readme_curl_lines() -> list[str]:
+    """The shell lines of the README's first screen that talk to the demo store."""
+    text = (REPO / "README.md").read_text()
+    return [line for line in text.splitlines() if "Host: demo.localhost" in line and "curl" in line]
+
+
+def printed_curl_lines(log: str) -> list[str]:
+    return [line.strip() for line in log.splitlines() if line.startswith("  ") and "curl" in line]
+
+
+def test_the_readme_shows_the_lines_make_run_prints_for_its_default_address() -> None:
+    assert readme_curl_lines() == try_it("127.0.0.1:8000")
+    assert len(readme_curl_lines()) >= 4
+
+
+def test_a_newcomers_first_hour_start_to_finish_and_a_quick_restart(dev_root: Path) -> None:
+    """make run; the curl lines it prints, as printed; a product added by the printed staff sign-in; the CLI in
+    a second terminal with no variables; Ctrl-C; then a restart."""
+    # A fresh clone's settings: every built-in plugin of [development], config/*.yaml as shipped.
+    shutil.copy(REPO / "settings.toml", dev_root)
+    shutil.copytree(REPO / "config", dev_root / "config")
+    project = Project(root=dev_root)
     port = free_port()
     env = {"SOKO_ENV": "development", "SOKO_BIND": f"127.0.0.1:{port}"}
-    url = f"http://127.0.0.1:{port}/readyz"
+    base = f"http://127.0.0.1:{port}"
     for attempt in ("first start", "restart"):
         started = time.monotonic()
         dev = project.start("dev", name=f"dev-{attempt.replace(' ', '-')}", **env)
         try:
-            wait_for(lambda: _serving(url), timeout=60, what=f"soko dev {attempt}")
+            wait_for(lambda: _serving(f"{base}/readyz"), timeout=60, what=f"soko dev {attempt}")
             elapsed = time.monotonic() - started
             assert elapsed < 30, f"{attempt} took {elapsed:.1f}s"
             family = [psutil.Process(dev.process.pid), *_descendants(dev.process.pid), *_using(dev_root)]
@@ -67,6 +94,8 @@ def test_dev_serves_stops_cleanly_and_restarts_quickly(dev_root: Path) -> None:
             assert "kernel serve" in names
             assert "kernel worker" in names
             assert "postgres" in names
+            if attempt == "first start":
+                _shop_as_a_newcomer(dev.log(), base, dev_root)
         finally:
             code = dev.stop(signal.SIGINT, timeout=40)
         assert code == 0, dev.log()
@@ -75,4 +104,56 @@ def test_dev_serves_stops_cleanly_and_restarts_quickly(dev_root: Path) -> None:
             timeout=20,
             what="every process of soko dev to exit",
         )
+        assert not (dev_root / EMBEDDED_SERVICES).exists(), "a stopped soko dev leaves no addresses behind"
     assert (dev_root / "var" / "postgres" / "PG_VERSION").exists(), "data stays for the next start"
+
+
+def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
+    banner = [line for line in log.splitlines() if line.startswith("soko dev:")]
+    assert any("Host: demo.localhost" in line for line in banner), log
+    assert any(f"{base}/docs" in line and f"{base}/openapi.json" in line for line in banner), log
+    # Quiet: no piccolo banners, no coloured warnings, nothing but our lines and JSON logs.
+    noisy = [line for line in log.splitlines() if not line.isascii() or "\x1b[" in line or "Warning" in line]
+    assert noisy == [], noisy
+
+    lines = printed_curl_lines(log)
+    assert lines == try_it(base.removeprefix("http://"))
+    shopped = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert shopped.returncode == 0, shopped.stdout + shopped.stderr
+    order_id = shopped.stdout.strip().splitlines()[-1]
+    order = httpx.get(f"{base}/orders/{order_id}", headers={"Host": "demo.localhost"}, timeout=10).json()
+    assert (order["status"], [line["sku"] for line in order["lines"]]) == ("pending_payment", ["chai-250g"])
+
+    home = httpx.get(f"{base}/", headers={"Host": "demo.localhost"}, timeout=10)
+    assert (home.status_code, home.json()["name"], home.json()["links"]["docs"]) == (200, "Demo store", "/docs")
+
+    sign_in = next(line for line in banner if "staff sign-in" in line)
+    email, password = sign_in.rsplit(": ", 1)[1].split(" / ")
+    with httpx.Client(base_url=base, headers={"Host": "demo.localhost"}, timeout=10) as http:
+        login = http.post("/auth/login", json={"email": email, "password": password})
+        assert login.status_code == 200, login.text
+        cookies = "; ".join(f"{name}={value}" for name, value in login.cookies.items())
+        http.cookies.clear()
+        added = http.post(
+            "/admin/products",
+            headers={"Cookie": cookies, "X-CSRF-Token": login.cookies["soko_csrf"]},
+            json={"sku": "newcomer-mug", "name": "Mug", "price_minor": 900, "on_hand": 3},
+        )
+        assert added.status_code == 201, added.text
+
+    # A second terminal: no SOKO_* variable at all, in the project directory, as the README says.
+    bare = {key: value for key, value in os.environ.items() if not key.startswith("SOKO_")}
+    for command in (["tenants", "list"], ["products", "list", "--tenant", "demo"]):
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("soko")), *command],
+            cwd=root,
+            env=bare,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "demo" in result.stdout or "newcomer-mug" in result.stdout, result.stdout

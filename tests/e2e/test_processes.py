@@ -111,3 +111,35 @@ def test_config_show_masks_secrets_and_plugins_lists_what_is_installed(soko_proj
     assert hello["enabled"] is True
     assert hello["version"] == "0.1.0"
     assert {"register_blueprints", "register_tasks", "settings_model"} <= set(hello["hooks"])
+
+
+@pytest.mark.parametrize(
+    ("unreachable", "setting"),
+    [
+        ({"SOKO_DATABASE_URL": "postgresql://soko_app@127.0.0.1:{port}/soko"}, "SOKO_DATABASE_URL"),
+        ({"SOKO_REDIS_URL": "redis://127.0.0.1:{port}/0"}, "SOKO_REDIS_URL"),
+    ],
+)
+def test_a_server_that_is_down_is_one_line_naming_its_setting(
+    soko_project: Project, unreachable: dict[str, str], setting: str
+) -> None:
+    soko_project.settings(["tenancy"])
+    assert soko_project.run("migrate").returncode == 0
+    closed = {name: value.format(port=free_port()) for name, value in unreachable.items()}  # nothing listens there
+    for command in (["tenants", "list"], ["serve", "--bind", f"127.0.0.1:{free_port()}"], ["worker"]):
+        result = soko_project.run(*command, timeout=60, **closed)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert setting in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_plugin_command_without_services_says_what_to_set(soko_project: Project) -> None:
+    soko_project.settings(["tenancy"])
+    for name in ("SOKO_DATABASE_URL", "SOKO_DATABASE_OWNER_URL", "SOKO_REDIS_URL"):
+        del soko_project.env[name]
+    result = soko_project.run("tenants", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "soko: set SOKO_DATABASE_URL and SOKO_REDIS_URL, or run `make run` (soko dev): the commands of this project "
+        "find its embedded servers by themselves"
+    ]

@@ -1,5 +1,6 @@
-"""Fixtures of the commerce and idempotency tests: a database migrated with tenancy, idempotency and commerce,
-tenants, and a client that talks to a real `soko serve` the way a shop's app does.
+"""Fixtures of the commerce and idempotency tests: a database migrated with tenancy, auth, idempotency and
+commerce, tenants with a signed-in staff member, and a client that talks to a real `soko serve` the way a shop's
+app and its staff panel do.
 
 Everything runs against the session's real PostgreSQL and Redis; tenants are reached by Host `{slug}.localhost`.
 """
@@ -18,9 +19,9 @@ import pytest
 
 from kernel.testing.project import Project
 from kernel.testing.services import Database, Servers
+from kernel.testing.tenants import STAFF_PASSWORD, create_staff, create_tenant
 
-ADMIN_TOKEN = "commerce-admin-token-for-the-commerce-tests"
-ENABLED = ["tenancy", "idempotency", "commerce"]
+ENABLED = ["tenancy", "auth", "outbox", "idempotency", "commerce"]  # auth sends its codes through outbox
 POOL_MAX = 20
 
 
@@ -31,7 +32,6 @@ def shop_project(root: Path, servers: Servers, database: Database, **commerce: A
         "SOKO_DATABASE_OWNER_URL": database.owner_url,
         "SOKO_REDIS_URL": servers.redis_url,
         "SOKO_QUEUE_NAME": f"soko-test-{uuid.uuid4().hex[:8]}",
-        "SOKO_PLUGINS__COMMERCE__ADMIN_TOKEN": ADMIN_TOKEN,
     }
     project.settings(ENABLED, database_pool_max=POOL_MAX)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
@@ -41,7 +41,7 @@ def shop_project(root: Path, servers: Servers, database: Database, **commerce: A
 
 @pytest.fixture(scope="session")
 def shop_database(tmp_path_factory: pytest.TempPathFactory, soko_servers: Servers, soko_database: Database) -> Database:
-    """The session database with the migrations of tenancy, idempotency and commerce applied."""
+    """The session database with the migrations of tenancy, auth, outbox, idempotency and commerce applied."""
     project = shop_project(tmp_path_factory.mktemp("shop-migrate"), soko_servers, soko_database)
     result = project.run("migrate")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -70,6 +70,7 @@ class Store:
     http: httpx.AsyncClient
     slug: str
     tenant_id: str
+    staff: dict[str, str]  # the headers of a signed-in staff member: session cookie and CSRF token
 
     @property
     def host(self) -> dict[str, str]:
@@ -78,7 +79,7 @@ class Store:
     async def add_product(self, sku: str, *, price_minor: int = 1000, on_hand: int = 10) -> dict[str, Any]:
         response = await self.http.post(
             "/admin/products",
-            headers=self.host | {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            headers=self.host | self.staff,
             json={"sku": sku, "name": sku.title(), "price_minor": price_minor, "on_hand": on_hand},
         )
         assert response.status_code == 201, response.text
@@ -113,16 +114,26 @@ StoreFactory = Callable[[httpx.AsyncClient], Awaitable[Store]]
 
 @pytest.fixture
 def new_store(superuser: asyncpg.Connection) -> StoreFactory:
-    """A fresh tenant, as a Store talking through `http`."""
+    """A fresh tenant with a staff member signed in, as a Store talking through `http`."""
 
     async def factory(http: httpx.AsyncClient) -> Store:
-        slug = f"s{uuid.uuid4().hex[:12]}"
-        tenant_id = await superuser.fetchval(
-            "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id::text", slug, slug.upper()
-        )
-        return Store(http, slug, tenant_id)
+        tenant = await create_tenant(superuser, prefix="s")
+        _, email = await create_staff(superuser, tenant)
+        return Store(http, tenant.slug, tenant.id, await sign_in(http, tenant.host, email))
 
     return factory
+
+
+async def sign_in(http: httpx.AsyncClient, host: str, email: str, password: str = STAFF_PASSWORD) -> dict[str, str]:
+    """Staff sign-in at POST /auth/login; the headers that carry its session (cookie, and the CSRF token)."""
+    answer = await http.post("/auth/login", headers={"Host": host}, json={"email": email, "password": password})
+    assert answer.status_code == 200, answer.text
+    http.cookies.clear()  # cookies are sent explicitly: the jar would not match the Host header's domain
+    cookies = {name: value for name, value in answer.cookies.items()}
+    return {
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRF-Token": cookies.get("soko_csrf", ""),
+    }
 
 
 async def count_orders(superuser: asyncpg.Connection, store: Store) -> int:

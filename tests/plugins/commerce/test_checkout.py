@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import asyncpg
@@ -76,30 +77,80 @@ async def test_checkout_opens_a_pending_order_with_its_total_and_an_e164_phone(
     assert (bad_phone.status_code, bad_phone.json()["code"]) == (400, "validation_error")
 
 
-async def test_admin_routes_refuse_without_the_staff_token(shop: Project, new_store: StoreFactory) -> None:
+async def test_admin_routes_take_a_staff_sign_in_of_the_store_and_nothing_else(
+    shop: Project, new_store: StoreFactory
+) -> None:
     with shop.serve() as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-            store = await new_store(http)
+            store, other = await new_store(http), await new_store(http)
             body = {"sku": "x", "name": "X", "price_minor": 1}
             anonymous = await http.post("/admin/products", headers=store.host, json=body)
             wrong = await http.post(
                 "/admin/products", headers=store.host | {"Authorization": "Bearer wrong"}, json=body
             )
-            await store.add_product("x", on_hand=1)
+            foreign = await http.post("/admin/products", headers=store.host | other.staff, json=body)
+            created = await http.post("/admin/products", headers=store.host | store.staff, json=body)
             restock = await http.put("/admin/products/x/inventory", headers=store.host, json={"on_hand": 100})
+            restocked = await http.put(
+                "/admin/products/x/inventory", headers=store.host | store.staff, json={"on_hand": 100}
+            )
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthorized")
     assert (wrong.status_code, wrong.json()["code"]) == (401, "unauthorized")
+    assert (foreign.status_code, foreign.json()["code"]) == (401, "unauthorized")  # a session of another store
+    assert created.status_code == 201, created.text
     assert (restock.status_code, restock.json()["code"]) == (401, "unauthorized")
+    assert (restocked.status_code, restocked.json()["on_hand"]) == (200, 100)
 
 
-async def test_admin_routes_are_closed_when_no_token_is_configured(shop: Project, new_store: StoreFactory) -> None:
-    shop.env.pop("SOKO_PLUGINS__COMMERCE__ADMIN_TOKEN")
+async def test_a_cart_line_can_be_changed_or_removed_so_a_short_cart_checks_out(
+    shop: Project, new_store: StoreFactory
+) -> None:
     with shop.serve() as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
             store = await new_store(http)
-            answer = await http.post(
-                "/admin/products",
-                headers=store.host | {"Authorization": "Bearer anything-at-all"},
-                json={"sku": "x", "name": "X", "price_minor": 1},
-            )
-    assert (answer.status_code, answer.json()["code"]) == (403, "forbidden")
+            await store.add_product("tea", price_minor=100, on_hand=10)
+            await store.add_product("gone", price_minor=50, on_hand=0)
+            await store.add_product("sugar", price_minor=10, on_hand=10)
+            cart = await store.cart_with(("tea", 1), ("gone", 2), ("sugar", 4))
+            short = await store.checkout(cart, key=str(uuid.uuid4()))
+            more_tea = await http.patch(f"/carts/{cart}/items/tea", headers=store.host, json={"quantity": 3})
+            no_gone = await http.patch(f"/carts/{cart}/items/gone", headers=store.host, json={"quantity": 0})
+            no_sugar = await http.delete(f"/carts/{cart}/items/sugar", headers=store.host)
+            absent = await http.patch(f"/carts/{cart}/items/gone", headers=store.host, json={"quantity": 1})
+            absent_delete = await http.delete(f"/carts/{cart}/items/gone", headers=store.host)
+            negative = await http.patch(f"/carts/{cart}/items/tea", headers=store.host, json={"quantity": -1})
+            placed = await store.checkout(cart, key=str(uuid.uuid4()))
+            after = await http.delete(f"/carts/{cart}/items/tea", headers=store.host)
+    assert (short.status_code, short.json()["sku"]) == (409, "gone")
+    assert [(line["sku"], line["quantity"]) for line in more_tea.json()["items"]] == [
+        ("gone", 2),
+        ("sugar", 4),
+        ("tea", 3),
+    ]
+    assert [line["sku"] for line in no_gone.json()["items"]] == ["sugar", "tea"]
+    assert (no_sugar.status_code, no_sugar.json()["total_minor"]) == (200, 300)
+    assert (absent.status_code, absent.json()["code"]) == (404, "cart_item_not_found")
+    assert (absent_delete.status_code, absent_delete.json()["code"]) == (404, "cart_item_not_found")
+    assert (negative.status_code, negative.json()["code"]) == (400, "validation_error")
+    assert (placed.status_code, placed.json()["total_minor"]) == (201, 300), placed.text
+    assert (after.status_code, after.json()["code"]) == (409, "cart_checked_out")
+
+
+def test_soko_products_lists_adds_and_stocks_a_store_catalogue(shop: Project) -> None:
+    slug = f"cli{uuid.uuid4().hex[:8]}"
+    created = shop.run("tenants", "create", slug, "--name", "CLI shop")
+    assert created.returncode == 0, created.stderr
+    added = shop.run("products", "add", "--tenant", slug, "mug", "--name", "Mug", "--price-minor", "900")
+    stocked = shop.run("products", "stock", "--tenant", slug, "mug", "12")
+    listed = shop.run("products", "list", "--tenant", slug, "--json")
+    unknown = shop.run("products", "stock", "--tenant", slug, "nothing", "1")
+    no_store = shop.run("products", "list", "--tenant", "no-such-shop")
+    assert added.returncode == 0, added.stderr
+    assert "mug" in added.stdout and "on hand 0" in added.stdout
+    assert stocked.returncode == 0, stocked.stderr
+    assert [(p["sku"], p["price_minor"], p["on_hand"]) for p in json.loads(listed.stdout)] == [("mug", 900, 12)]
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        1,
+        "Error: product_not_found: No product has the SKU 'nothing'.",
+    )
+    assert no_store.returncode == 1 and "tenant_not_found" in no_store.stderr

@@ -70,10 +70,22 @@ def test_weakening_or_malformed_settings_are_refused(table: dict[str, object]) -
         SecuritySettings.model_validate(table)
 
 
-def test_shipped_config_equals_the_built_in_defaults() -> None:
+def test_shipped_config_equals_the_built_in_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOKO_ENV", "production")  # development differs on purpose (see the test below)
     assert SecuritySettings.model_validate(plugin_table(load_raw(REPO), "security")) == SecuritySettings()
 
 
 def test_policy_text_puts_the_nonce_where_the_placeholder_is() -> None:
     template = CspTemplate({"script-src": ["'nonce'", "'strict-dynamic'"], "style-src": ["'nonce'"], "upgrade": []})
     assert template.render("abc") == "script-src 'nonce-abc' 'strict-dynamic'; style-src 'nonce-abc'; upgrade"
+
+
+@pytest.mark.parametrize(
+    ("env", "schemes"), [("development", ["https", "http"]), ("test", ["https"]), ("production", ["https"])]
+)
+def test_storefronts_may_use_plain_http_in_development_only(
+    env: str, schemes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOKO_ENV", env)
+    table = plugin_table(load_raw(REPO), "security")
+    assert SecuritySettings.model_validate(table).cors.storefront_schemes == schemes
