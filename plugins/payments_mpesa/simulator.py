@@ -168,7 +168,7 @@ class DarajaSimulator:
         site = web.TCPSite(runner, host, port)
         try:
             await site.start()
-            bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            bound = runner.addresses[0][1]
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
                 self._session = session
                 try:

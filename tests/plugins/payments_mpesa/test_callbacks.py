@@ -187,6 +187,8 @@ async def test_allowlist_refuses_callbacks_from_other_addresses(
 
 def test_logs_mask_receipts_and_msisdns() -> None:
     stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure_logging("INFO", stream=stream)
     try:
         logging.getLogger("soko.test").warning(
@@ -194,7 +196,8 @@ def test_logs_mask_receipts_and_msisdns() -> None:
             extra={"phone": 254712345678, "receipt": "NLJ7RT61SV", "body": json.dumps(PAID)},
         )
     finally:
-        configure_logging("INFO")
+        root.handlers[:] = handlers
+        root.setLevel(level)
     line = stream.getvalue()
     for secret in ("254712345678", "LHG31AA5TX", "NLJ7RT61SV"):
         assert secret not in line
