@@ -63,8 +63,8 @@ class IdempotencyMiddleware(RequestMiddleware):
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         patterns = self._covered.get(request.method)
-        if patterns is None or not patterns(request.path) or request.url_rule is None:
-            return await call_next()  # a path no route serves for this method runs nothing: its 404 or 405 needs no key
+        if patterns is None or not patterns(request.path):
+            return await call_next()
         raw_key = parse_key(request.headers.getlist(HEADER))
         if tenant_id_var.get() is None:  # records are tenant-owned: see docs/idempotency.md
             log.error("idempotency: %s %s is covered but tenancy exempts it", request.method, request.path)
