@@ -63,8 +63,8 @@ class IdempotencyMiddleware(RequestMiddleware):
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         patterns = self._covered.get(request.method)
-        if patterns is None or not patterns(request.path):
-            return await call_next()
+        if patterns is None or request.routing_exception is not None or not patterns(request.path):
+            return await call_next()  # uncovered, or routed nowhere (404/405): there is no effect to protect
         raw_key = parse_key(request.headers.getlist(HEADER))
         if tenant_id_var.get() is None:  # records are tenant-owned: see docs/idempotency.md
             log.error("idempotency: %s %s is covered but tenancy exempts it", request.method, request.path)

@@ -30,6 +30,19 @@ async def test_same_key_with_another_payload_is_refused_and_runs_nothing(
     assert await count_orders(superuser, store) == 1
 
 
+async def test_a_covered_pattern_that_routes_nowhere_answers_as_routing_does(
+    shop: Project, new_store: StoreFactory
+) -> None:
+    """`POST /payments/*` is covered, but a path no route serves is a 404, not a demand for a key."""
+    with shop.serve() as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            store = await new_store(http)
+            nowhere = await http.post("/payments/no-such-route", headers=store.host, json={})
+            wrong_method = await http.put("/checkout", headers=store.host | {"Idempotency-Key": str(uuid.uuid4())})
+    assert (nowhere.status_code, nowhere.json()["code"]) == (404, "not_found")
+    assert wrong_method.status_code == 405
+
+
 async def test_the_fingerprint_ignores_key_order_and_spacing(shop: Project, new_store: StoreFactory) -> None:
     key = str(uuid.uuid4())
     with shop.serve() as server:
