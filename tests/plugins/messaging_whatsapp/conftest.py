@@ -23,6 +23,10 @@ import pytest
 from kernel.testing.project import SOKO, Project, Running, free_port, wait_for
 from kernel.testing.services import Database, Servers
 
+# The session database is shared, and the payments tests rotate every stored credential in it: store ours under
+# the same session key, so that rotation can open them.
+from tests.plugins.payments.conftest import SESSION_KEY
+
 ENABLED = ["tenancy", "auth", "idempotency", "messaging_whatsapp"]
 APP_SECRET = "whatsapp-app-secret-for-the-tests"
 VERIFY_TOKEN = "whatsapp-verify-token-for-the-tests"
@@ -36,7 +40,8 @@ FAST = {
     "backoff_base_seconds": 0.2,
     "backoff_max_seconds": 1.0,
     "pair_interval_seconds": 0.5,
-    "lease_seconds": 8,
+    # Longer than a worker takes to start on a loaded machine: the crash test's status webhook must win the race.
+    "lease_seconds": 30,
     "timeout_seconds": 5,
     "templates": {"otp": {"name": "sign_in_code", "language": "en", "authentication": True, "use": "always"}},
 }
@@ -104,6 +109,7 @@ def whatsapp_project(root: Path, servers: Servers, database: Database, simulator
         "SOKO_PLUGINS__AUTH__PEPPER": PEPPER,
         "SOKO_PLUGINS__MESSAGING_WHATSAPP__APP_SECRET": APP_SECRET,
         "SOKO_PLUGINS__MESSAGING_WHATSAPP__VERIFY_TOKEN": VERIFY_TOKEN,
+        "SOKO_CREDENTIALS_KEYS": f'{{session = "{SESSION_KEY}"}}',
     }
     project.settings(ENABLED)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
