@@ -8,7 +8,7 @@ flight, closed loop): wrk cannot easily hand out a fresh cart per request, and e
 Each request carries a fresh Idempotency-Key (uuid4), so every request is a first use: the claim transaction, the
 checkout transaction (cart, one conditional UPDATE per line, order and lines, the idempotency record) and nothing
 replayed. `server_cpu_us_per_request` is the soko process group's CPU per request (not PostgreSQL's), a figure
-that depends less on how busy the machine is than req/s does. The server is `soko serve` with tenancy,
+that depends less on how busy the machine is than req/s does. The server is `soko serve` with tenancy, auth, outbox,
 idempotency and commerce enabled, on a scratch database that is dropped at the end; carts (2 lines each) are
 seeded beforehand with SQL so only checkouts are measured.
 """
@@ -36,7 +36,6 @@ from bench_kernel import group_cpu_s  # noqa: E402
 from kernel.testing.project import Project  # noqa: E402
 from kernel.testing.services import create_database, drop_database  # noqa: E402
 
-ADMIN_TOKEN = "commerce-admin-token-for-the-checkout-benchmark"
 SKUS = ("bench-a", "bench-b")
 
 
@@ -135,11 +134,11 @@ def main() -> int:
                 "SOKO_DATABASE_OWNER_URL": database.owner_url,
                 "SOKO_REDIS_URL": args.redis_url,
                 "SOKO_QUEUE_NAME": f"soko-bench-{uuid.uuid4().hex[:8]}",
-                "SOKO_PLUGINS__COMMERCE__ADMIN_TOKEN": ADMIN_TOKEN,
                 "SOKO_ENV": "production",
                 "SOKO_LOG_LEVEL": "WARNING",
             }
-            enabled = ["tenancy", "commerce"] if args.without_idempotency else ["tenancy", "idempotency", "commerce"]
+            shop = ["tenancy", "auth", "outbox", "commerce"]  # commerce requires auth, whose codes go through outbox
+            enabled = shop if args.without_idempotency else [*shop, "idempotency"]
             project.settings(enabled)
             project.plugin_config("tenancy", {"base_domains": ["localhost"]})
             migrated = project.run("migrate")

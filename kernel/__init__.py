@@ -5,7 +5,7 @@ from quart import current_app
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from kernel.commit import before_commit
-from kernel.context import tenant_id_var, user_id_var
+from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.db import NoTenant
 from kernel.fields import CleanStr, MobileNumber, Model, PhoneNumber, Slug
 from kernel.kernel import Kernel
@@ -91,6 +91,7 @@ __all__ = [
     "current_kernel",
     "hookimpl",
     "periodic_per_tenant",
+    "request_id_var",
     "tenant_id_var",
     "user_id_var",
     "validate_querystring",

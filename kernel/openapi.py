@@ -16,6 +16,8 @@ from quart_schema import QuartSchema
 from quart_schema.openapi import OpenAPIProvider
 from werkzeug.routing import Rule
 
+from kernel.docs import install_docs
+
 if TYPE_CHECKING:
     from kernel.app import SokoApp
 
@@ -111,12 +113,14 @@ def install(app: SokoApp) -> None:
     QuartSchema(
         app,
         openapi_path="/openapi.json" if settings.openapi else None,
-        swagger_ui_path="/docs" if settings.openapi and settings.docs else None,
+        swagger_ui_path=None,  # kernel.docs serves its own page, from a pinned package instead of a CDN
         redoc_ui_path=None,
         scalar_ui_path=None,
         info={"title": "soko", "version": version("soko")},
         openapi_provider_class=SokoOpenAPIProvider,
     )
+    if settings.openapi and settings.docs:
+        install_docs(app, "soko")
 
 
 def field_errors(error: Exception, *, source: str) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kernel import Kernel, SettingsError
-from plugins.auth.settings import settings_of
+from plugins.auth.settings import AuthSettings
 
 RELAXED_ENVS = frozenset({"development", "test"})
 _STAND_IN_KID = "dev"
@@ -32,7 +32,7 @@ class Keyring:
 
 def keyring_for(kernel: Kernel) -> Keyring:
     """The keyring of this deployment; raises `SettingsError` naming each missing secret outside dev and test."""
-    settings = settings_of(kernel)
+    settings = kernel.settings_of("auth", AuthSettings)
     relaxed = kernel.settings.env in RELAXED_ENVS
     problems = []
     if not settings.signing_keys and not relaxed:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
 from kernel import Kernel, MessagingChannel
 from plugins.auth.keys import Keyring, keyring_for
-from plugins.auth.settings import AuthSettings, settings_of
+from plugins.auth.settings import AuthSettings
 from plugins.auth.tokens import AccessTokens
 
 
@@ -27,16 +26,12 @@ class Auth:
         return self.kernel.messaging[self.settings.otp_channel]
 
 
-_runtimes: WeakKeyDictionary[Kernel, Auth] = WeakKeyDictionary()
-
-
 def auth_of(kernel: Kernel) -> Auth:
     """The kernel's auth runtime, built on first use (at app build time, by the middleware hook)."""
-    runtime = _runtimes.get(kernel)
-    if runtime is None:
-        settings = settings_of(kernel)
-        keyring = keyring_for(kernel)
-        runtime = _runtimes[kernel] = Auth(
-            kernel, settings, keyring, AccessTokens(keyring, settings.access_ttl_seconds)
-        )
-    return runtime
+    return kernel.state("auth", _build)
+
+
+def _build(kernel: Kernel) -> Auth:
+    settings = kernel.settings_of("auth", AuthSettings)
+    keyring = keyring_for(kernel)
+    return Auth(kernel, settings, keyring, AccessTokens(keyring, settings.access_ttl_seconds))

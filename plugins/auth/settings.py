@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from kernel import Kernel, check_route_pattern
+from kernel import check_route_pattern
 
 _COOKIE = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 MIN_SECRET_CHARS = 32
@@ -61,10 +61,3 @@ class AuthSettings(BaseModel):
         if self.signing_keys and self.signing_kid not in self.signing_keys:
             raise ValueError(f"signing_kid must name one of signing_keys ({', '.join(sorted(self.signing_keys))})")
         return self
-
-
-def settings_of(kernel: Kernel) -> AuthSettings:
-    """This plugin's validated `plugins.auth` table."""
-    settings = kernel.config("auth")
-    assert isinstance(settings, AuthSettings)
-    return settings

@@ -16,7 +16,7 @@ import click
 
 from kernel import Kernel, Problem
 from plugins.commerce import catalog
-from plugins.commerce.settings import settings_of
+from plugins.commerce.settings import CommerceSettings
 from plugins.tenancy.public import tenant_scope
 
 Operation = Callable[[asyncpg.Connection], Awaitable[Any]]
@@ -49,7 +49,7 @@ def products_group(kernel: Kernel) -> click.Group:
     @click.option("--on-hand", type=click.IntRange(0, 10**9), default=0, show_default=True, help="units in stock")
     def add(tenant: str, sku: str, name: str, price_minor: int, currency: str | None, on_hand: int) -> None:
         """Add the product SKU to the store."""
-        chosen = currency or settings_of(kernel).default_currency
+        chosen = currency or kernel.settings_of("commerce", CommerceSettings).default_currency
 
         async def create(connection: asyncpg.Connection) -> dict[str, Any]:
             return await catalog.create_product(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kernel import Kernel
 from plugins.commerce import catalog
-from plugins.commerce.settings import settings_of
+from plugins.commerce.settings import CommerceSettings
 from plugins.tenancy.public import tenant_scope
 
 DEMO_STORE = "demo"
@@ -35,7 +35,7 @@ def try_it(bind: str) -> list[str]:
 
 
 async def seed(kernel: Kernel) -> str:
-    currency = settings_of(kernel).default_currency
+    currency = kernel.settings_of("commerce", CommerceSettings).default_currency
     async with tenant_scope(kernel, DEMO_STORE):
         connection = kernel.connection()
         for sku, name, price_minor, stock in CATALOGUE:

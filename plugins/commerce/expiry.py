@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 
 from kernel import Kernel, periodic_per_tenant
 from plugins.commerce import orders
-from plugins.commerce.settings import settings_of
-from plugins.tenancy.public import tenant_task
-from plugins.tenancy.tables import Tenant  # tenancy's public API lists no tenants yet: see docs/commerce.md
+from plugins.commerce.settings import CommerceSettings
+from plugins.tenancy.public import list_tenants, tenant_task
 
 TASK = "commerce.expire_reservations"
 
@@ -24,10 +23,12 @@ def expire_task(kernel: Kernel) -> Callable[[], Awaitable[int]]:
 
 
 async def _tenant_ids() -> list[str]:
-    return [str(row["id"]) for row in await Tenant.select(Tenant.id)]
+    return [tenant.id for tenant in await list_tenants()]
 
 
 @asynccontextmanager
 async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
-    async with periodic_per_tenant(kernel, TASK, settings_of(kernel).expiry_interval_seconds, tenants=_tenant_ids):
+    async with periodic_per_tenant(
+        kernel, TASK, kernel.settings_of("commerce", CommerceSettings).expiry_interval_seconds, tenants=_tenant_ids
+    ):
         yield

@@ -11,7 +11,7 @@ from quart import Blueprint
 from kernel import CleanStr, MobileNumber, Model, current_kernel, validate_request, validate_response
 from plugins.auth.public import require_staff
 from plugins.commerce import carts, catalog, checkout, orders, schemas
-from plugins.commerce.settings import settings_of
+from plugins.commerce.settings import CommerceSettings
 
 Quantity = Field(gt=0, le=10_000, strict=True)
 
@@ -58,7 +58,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_request(NewCart)
     @validate_response(schemas.Cart, 201)
     async def create_cart(data: NewCart) -> tuple[dict[str, Any], int]:
-        currency = data.currency or settings_of(current_kernel()).default_currency
+        currency = data.currency or current_kernel().settings_of("commerce", CommerceSettings).default_currency
         return await carts.create_cart(current_kernel().connection(), currency), 201
 
     @blueprint.get("/carts/<cart_id>")
@@ -92,7 +92,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_response(schemas.Order, 201)
     async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
         kernel = current_kernel()
-        ttl = timedelta(seconds=settings_of(kernel).reservation_ttl_seconds)
+        ttl = timedelta(seconds=kernel.settings_of("commerce", CommerceSettings).reservation_ttl_seconds)
         cart = carts.parse_id(data.cart_id, "cart")
         return await checkout.checkout(kernel.connection(), cart, data.customer_phone, ttl), 201
 
@@ -107,7 +107,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_response(schemas.Product, 201)
     async def create_product(data: NewProduct) -> tuple[dict[str, Any], int]:
         kernel = current_kernel()
-        settings = settings_of(kernel)
+        settings = kernel.settings_of("commerce", CommerceSettings)
         product = await catalog.create_product(
             kernel.connection(),
             sku=data.sku,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kernel import Kernel
-
 
 class CommerceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -16,9 +14,3 @@ class CommerceSettings(BaseModel):
     reservation_ttl_seconds: float = Field(default=900, gt=0)
     # How often expired reservations are looked for (one job per tenant per period, across all processes).
     expiry_interval_seconds: float = Field(default=30, gt=0)
-
-
-def settings_of(kernel: Kernel) -> CommerceSettings:
-    settings = kernel.config("commerce")
-    assert isinstance(settings, CommerceSettings)
-    return settings

@@ -10,7 +10,7 @@ from kernel import Kernel, RequestMiddleware, hookimpl
 from plugins.idempotency import purge
 from plugins.idempotency.middleware import IdempotencyMiddleware, covered_routes
 from plugins.idempotency.openapi import covered_operation
-from plugins.idempotency.settings import IdempotencySettings, settings_of
+from plugins.idempotency.settings import IdempotencySettings
 
 requires = ["tenancy"]
 
@@ -22,7 +22,7 @@ def settings_model() -> type[IdempotencySettings]:
 
 @hookimpl
 def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
-    return [IdempotencyMiddleware(kernel, settings_of(kernel))]
+    return [IdempotencyMiddleware(kernel, kernel.settings_of("idempotency", IdempotencySettings))]
 
 
 @hookimpl
@@ -42,5 +42,5 @@ def lifespan(kernel: Kernel) -> AbstractAsyncContextManager[None]:
 
 @hookimpl
 def openapi_operation(kernel: Kernel, method: str, rule: str) -> Mapping[str, Any] | None:
-    settings = settings_of(kernel)
+    settings = kernel.settings_of("idempotency", IdempotencySettings)
     return covered_operation(covered_routes(settings), settings.mismatch_status, method, rule)

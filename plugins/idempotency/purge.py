@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 
 from kernel import Kernel, periodic_per_tenant
 from plugins.idempotency import records
-from plugins.idempotency.settings import settings_of
-from plugins.tenancy.public import tenant_task
-from plugins.tenancy.tables import Tenant  # tenancy's public API lists no tenants yet: see docs/idempotency.md
+from plugins.idempotency.settings import IdempotencySettings
+from plugins.tenancy.public import list_tenants, tenant_task
 
 TASK = "idempotency.purge"
 
@@ -22,10 +21,12 @@ def purge_task(kernel: Kernel) -> Callable[[], Awaitable[int]]:
 
 
 async def _tenant_ids() -> list[str]:
-    return [str(row["id"]) for row in await Tenant.select(Tenant.id)]
+    return [tenant.id for tenant in await list_tenants()]
 
 
 @asynccontextmanager
 async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
-    async with periodic_per_tenant(kernel, TASK, settings_of(kernel).purge_interval_seconds, tenants=_tenant_ids):
+    async with periodic_per_tenant(
+        kernel, TASK, kernel.settings_of("idempotency", IdempotencySettings).purge_interval_seconds, tenants=_tenant_ids
+    ):
         yield

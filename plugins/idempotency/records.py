@@ -16,7 +16,7 @@ import asyncpg
 from quart import Response
 from werkzeug.datastructures import Headers
 
-from kernel import Kernel
+from kernel import Kernel, request_id_var
 
 # Not replayed: hop-by-hop or per-response headers, and anything that could hand a session to another caller.
 _NOT_RECORDED = frozenset({"content-length", "set-cookie", "date", "x-request-id"})
@@ -79,9 +79,14 @@ async def claim(kernel: Kernel, key: Key, lease: timedelta, retention: timedelta
             return Recorded(row["fingerprint"], row["state"] == "completed", row["status"], headers, row["body"])
 
 
+ORIGINAL_REQUEST_ID = "Idempotent-Original-Request-ID"
+
+
 async def record(connection: asyncpg.Connection, key: Key, claim_id: uuid.UUID, response: Response) -> None:
     """Store the response under our claim, in the caller's transaction; a lost claim raises, rolling it back."""
     headers = [[name, value] for name, value in response.headers.items() if name.lower() not in _NOT_RECORDED]
+    # A replay answers a new request (its own X-Request-ID) with the original's bytes: this names the original.
+    headers.append([ORIGINAL_REQUEST_ID, request_id_var.get() or ""])
     stored = await connection.fetchval(
         "UPDATE idempotency_keys SET state = 'completed', status = $4, headers = $5, body = $6 "
         "WHERE caller = $1 AND key = $2 AND claim = $3 AND state = 'in_progress' RETURNING true",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kernel import Kernel, check_route_pattern
+from kernel import check_route_pattern
 
 _METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -35,9 +35,3 @@ class IdempotencySettings(BaseModel):
                 raise ValueError(f"{route!r}: start with one of {', '.join(sorted(_METHODS))}, then a space")
             check_route_pattern(pattern)
         return value
-
-
-def settings_of(kernel: Kernel) -> IdempotencySettings:
-    settings = kernel.config("idempotency")
-    assert isinstance(settings, IdempotencySettings)
-    return settings

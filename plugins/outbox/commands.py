@@ -10,7 +10,7 @@ import click
 
 from kernel import Kernel
 from plugins.outbox.channel import recent
-from plugins.outbox.settings import settings_of
+from plugins.outbox.settings import OutboxSettings
 from plugins.tenancy.public import tenant_scope
 
 
@@ -25,7 +25,7 @@ def outbox_command(kernel: Kernel) -> click.Command:
 
         async def read() -> list[dict[str, Any]]:
             async with kernel.running(), tenant_scope(kernel, tenant):
-                return await recent(limit or settings_of(kernel).list_limit, recipient)
+                return await recent(limit or kernel.settings_of("outbox", OutboxSettings).list_limit, recipient)
 
         try:
             messages = asyncio.run(read())

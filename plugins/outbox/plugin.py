@@ -8,7 +8,7 @@ from quart import Blueprint
 from kernel import Kernel, MessagingChannel, SettingsError, hookimpl
 from plugins.outbox import commands, views
 from plugins.outbox.channel import OutboxChannel
-from plugins.outbox.settings import OutboxSettings, settings_of
+from plugins.outbox.settings import OutboxSettings
 
 requires = ["tenancy"]
 ENVIRONMENTS = frozenset({"development", "test"})
@@ -28,7 +28,7 @@ def register_messaging_channels(kernel: Kernel) -> list[MessagingChannel]:
                 f"only, not in {kernel.settings.env!r}"
             ]
         )
-    return [OutboxChannel(kernel, settings_of(kernel))]
+    return [OutboxChannel(kernel, kernel.settings_of("outbox", OutboxSettings))]
 
 
 @hookimpl

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from kernel import Kernel
-
 
 class OutboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,9 +13,3 @@ class OutboxSettings(BaseModel):
     webhook_secret: SecretStr | None = None
     # How many messages `soko outbox` and the development route show by default.
     list_limit: int = Field(default=20, ge=1, le=500)
-
-
-def settings_of(kernel: Kernel) -> OutboxSettings:
-    settings = kernel.config("outbox")
-    assert isinstance(settings, OutboxSettings)
-    return settings

@@ -14,7 +14,7 @@ from quart import Blueprint
 
 from kernel import MobileNumber, Model, current_kernel, validate_querystring, validate_response
 from plugins.outbox.channel import recent
-from plugins.outbox.settings import settings_of
+from plugins.outbox.settings import OutboxSettings
 
 
 class MessagesQuery(Model):
@@ -45,7 +45,7 @@ def outbox_blueprint() -> Blueprint:
 @validate_response(Messages)
 async def list_messages(query_args: MessagesQuery) -> Messages:
     """The store's newest outbox messages (development only)."""
-    limit = query_args.limit or settings_of(current_kernel()).list_limit
+    limit = query_args.limit or current_kernel().settings_of("outbox", OutboxSettings).list_limit
     rows = await recent(limit, query_args.to)
     return Messages(messages=[StoredMessage(**_decoded(row)) for row in rows])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
 from kernel import Kernel
 from plugins.ratelimit.client_ip import ClientAddress
@@ -24,20 +23,18 @@ class RateLimiting:
     middleware: RateLimitMiddleware
 
 
-_built: WeakKeyDictionary[Kernel, RateLimiting] = WeakKeyDictionary()
-
-
 def rate_limiting(kernel: Kernel) -> RateLimiting:
-    built = _built.get(kernel)
-    if built is None:
-        settings = kernel.config("ratelimit")
-        assert isinstance(settings, RateLimitSettings)
-        table = PolicyTable(settings.policies)
-        window = SlidingWindow(settings.redis_timeout_ms)
-        keys = CounterKeys(kernel.settings.queue_name, ClientAddress(settings.trusted_proxies))
-        middleware = RateLimitMiddleware(table, keys, window, OutageLog(settings.log_every_seconds))
-        built = _built[kernel] = RateLimiting(table, window, middleware)
-    return built
+    """The kernel's rate limiting, built on first use (by the middleware hook, at app build time)."""
+    return kernel.state("ratelimit", _build)
+
+
+def _build(kernel: Kernel) -> RateLimiting:
+    settings = kernel.settings_of("ratelimit", RateLimitSettings)
+    table = PolicyTable(settings.policies)
+    window = SlidingWindow(settings.redis_timeout_ms)
+    keys = CounterKeys(kernel.settings.queue_name, ClientAddress(settings.trusted_proxies))
+    middleware = RateLimitMiddleware(table, keys, window, OutageLog(settings.log_every_seconds))
+    return RateLimiting(table, window, middleware)
 
 
 @asynccontextmanager

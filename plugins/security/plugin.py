@@ -18,7 +18,6 @@ def settings_model() -> type[SecuritySettings]:
 
 @hookimpl
 def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
-    settings = kernel.config("security")
-    assert isinstance(settings, SecuritySettings)
+    settings = kernel.settings_of("security", SecuritySettings)
     cors = Cors(settings.cors, storefront_lookup(kernel))
     return [SecurityMiddleware(SecurityHeaders(settings), cors, CsrfCheck(settings.csrf))]

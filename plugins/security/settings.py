@@ -31,12 +31,12 @@ API_POLICY: Directives = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
-# quart-schema's Swagger UI page: its bundle and stylesheet from cdnjs, and its one inline script by hash (a test
-# fails if the page's script changes). No nonce here: the page's tags cannot carry one.
+# The kernel's /docs page: Swagger UI and its initializer from this server only (no inline script, no CDN);
+# Swagger UI sets inline style attributes, hence 'unsafe-inline' for styles.
 DOCS_POLICY: Directives = {
     "default-src": ["'none'"],
-    "script-src": ["https://cdnjs.cloudflare.com", "'sha256-X1EQso7+vZGc1z7K6NZBI3KNwlwnVoK0etlrNkLfxBs='"],
-    "style-src": ["https://cdnjs.cloudflare.com", "'unsafe-inline'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
     "img-src": ["'self'", "data:"],
     "connect-src": ["'self'"],
     "base-uri": ["'none'"],

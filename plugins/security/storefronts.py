@@ -23,19 +23,15 @@ def storefront_lookup(kernel: Kernel) -> StorefrontLookup | None:
     """None when tenancy is not enabled: then only the panel origins are allowed."""
     if "tenancy" not in kernel.enabled:
         return None
-    # tenancy's public module does not offer a host lookup yet; its directory is the one cached answer.
-    from plugins.tenancy.directory import directory_for
-    from plugins.tenancy.public import TenantRecord, TenantStatus
-
-    directory = directory_for(kernel)
+    from plugins.tenancy.public import TenantStatus, tenant_for_host
 
     async def tenant_of(host: str) -> str | None:
         try:
-            found = await directory.for_host(host)
+            found = await tenant_for_host(kernel, host)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("storefront origin check failed: %s", type(error).__name__)
             return None
-        if isinstance(found, TenantRecord) and found.status is TenantStatus.ACTIVE:
+        if found is not None and found.status is TenantStatus.ACTIVE:
             return found.id
         return None
 

@@ -15,7 +15,7 @@ from quart import Blueprint, request
 from kernel import CleanStr, Model, Problem, Slug, current_kernel, validate_request, validate_response
 from plugins.tenancy import registry
 from plugins.tenancy.records import TenantInfo, TenantStatus
-from plugins.tenancy.settings import settings_of
+from plugins.tenancy.settings import TenancySettings
 
 PREFIX = "/tenancy"
 
@@ -53,7 +53,7 @@ def admin_blueprint() -> Blueprint:
 
 
 async def require_platform_token() -> None:
-    settings = settings_of(current_kernel())
+    settings = current_kernel().settings_of("tenancy", TenancySettings)
     assert settings.admin_token is not None  # else the blueprint is not registered
     scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
     expected = settings.admin_token.get_secret_value()

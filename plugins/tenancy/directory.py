@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from enum import Enum
 from typing import Literal
-from weakref import WeakKeyDictionary
 
 from kernel import Kernel
 from plugins.tenancy import lookups
 from plugins.tenancy.cache import TtlCache
 from plugins.tenancy.hosts import HostRules
 from plugins.tenancy.records import TenantRecord
-from plugins.tenancy.settings import TenancySettings, settings_of
+from plugins.tenancy.settings import TenancySettings
 
 
 class Unclaimed(Enum):
@@ -54,12 +53,6 @@ class TenantDirectory:
         return Unclaimed.HOST if claim is None else await lookups.tenant_by_claim(claim)
 
 
-_directories: WeakKeyDictionary[Kernel, TenantDirectory] = WeakKeyDictionary()
-
-
 def directory_for(kernel: Kernel) -> TenantDirectory:
     """The kernel's directory, shared by its middleware, its lifespan and the writes made through it."""
-    directory = _directories.get(kernel)
-    if directory is None:
-        directory = _directories[kernel] = TenantDirectory(settings_of(kernel))
-    return directory
+    return kernel.state("tenancy", lambda built: TenantDirectory(built.settings_of("tenancy", TenancySettings)))

@@ -12,7 +12,7 @@ from kernel import Kernel, RequestMiddleware, hookimpl
 from plugins.tenancy import admin, commands, lookups, registry, startup, storefront
 from plugins.tenancy.directory import directory_for
 from plugins.tenancy.resolution import TenancyMiddleware
-from plugins.tenancy.settings import TenancySettings, settings_of
+from plugins.tenancy.settings import TenancySettings
 
 
 @hookimpl
@@ -22,13 +22,14 @@ def settings_model() -> type[TenancySettings]:
 
 @hookimpl
 def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
-    return [TenancyMiddleware(directory_for(kernel), settings_of(kernel))]
+    return [TenancyMiddleware(directory_for(kernel), kernel.settings_of("tenancy", TenancySettings))]
 
 
 @hookimpl
 def register_blueprints(kernel: Kernel) -> list[Blueprint]:
     home = storefront.storefront_blueprint()
-    return [home, admin.admin_blueprint()] if settings_of(kernel).admin_token is not None else [home]
+    has_admin_api = kernel.settings_of("tenancy", TenancySettings).admin_token is not None
+    return [home, admin.admin_blueprint()] if has_admin_api else [home]
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from kernel import Kernel, check_route_pattern
+from kernel import check_route_pattern
 from plugins.tenancy.hosts import normalize_domain
 
 
@@ -20,7 +20,7 @@ class TenancySettings(BaseModel):
     header_routes: list[str] = Field(default_factory=lambda: ["/admin/*", "/api/*"])
     # Routes that need no tenant: health, metrics, the API document, webhooks that find their tenant in the payload.
     exempt_routes: list[str] = Field(
-        default_factory=lambda: ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/webhooks/*"]
+        default_factory=lambda: ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/*", "/webhooks/*"]
     )
     # How long a process trusts what it cached about a host or id; changes reach every process at once via Redis.
     cache_ttl_seconds: float = Field(default=60.0, gt=0, le=3600)
@@ -49,10 +49,3 @@ class TenancySettings(BaseModel):
     @classmethod
     def _paths(cls, value: list[str]) -> list[str]:
         return [check_route_pattern(pattern) for pattern in value]
-
-
-def settings_of(kernel: Kernel) -> TenancySettings:
-    """This plugin's validated `plugins.tenancy` table."""
-    settings = kernel.config("tenancy")
-    assert isinstance(settings, TenancySettings)
-    return settings

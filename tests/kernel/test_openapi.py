@@ -194,3 +194,16 @@ def test_plain_phone_type_accepts_landlines() -> None:
         phone: PhoneNumber
 
     assert Contact(phone="020 1234567").phone == "+254201234567"
+
+
+async def test_docs_assets_come_from_the_pinned_package_and_the_page_picks_a_store(make_app: AppFactory) -> None:
+    app = make_app()
+    page = await call(app, "GET", "/docs")
+    bundle = await call(app, "GET", "/docs/assets/swagger-ui-bundle.js")
+    initializer = await call(app, "GET", "/docs/assets/docs.js")
+    elsewhere = await call(app, "GET", "/docs/assets/index.html")
+    text = (await page.get_data()).decode()
+    assert "cdnjs" not in text and 'id="soko-tenant"' in text and 'data-header="X-Tenant-ID"' in text
+    assert bundle.status_code == 200 and b"SwaggerUIBundle" in await bundle.get_data()
+    assert b"requestInterceptor" in await initializer.get_data()
+    assert elsewhere.status_code == 404

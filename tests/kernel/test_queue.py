@@ -167,7 +167,12 @@ async def test_job_of_a_sigkilled_worker_completes_on_another_without_new_traffi
 
     assert await redis.lrange(f"{key}:started", 0, -1) == [b"A", b"B"]
     assert await redis.lrange(f"{key}:finished", 0, -1) == [b"B"]
-    assert (await redis.xpending(queue, "soko"))["pending"] == 0
+
+    # The worker acknowledges after the task returns, so "finished" is written before the XACK: wait for it.
+    async def acknowledged() -> bool:
+        return (await redis.xpending(queue, "soko"))["pending"] == 0
+
+    await poll(acknowledged, 30)
 
 
 def stock_broker(queue: str, idle_timeout_ms: int) -> AsyncBroker:

@@ -9,7 +9,6 @@ import secrets
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,14 @@ import pytest
 
 from kernel.testing.project import SOKO, Project, Running
 from kernel.testing.services import Database, Servers
+from kernel.testing.tenants import TestTenant as Tenant
+from kernel.testing.tenants import create_tenant
 
 ENABLED = ["tenancy", "security", "auth", "outbox"]
 OLD_KEY = "old-signing-key-" + "a" * 40
 NEW_KEY = "new-signing-key-" + "b" * 40
 PEPPER = "otp-pepper-for-the-auth-tests-" + "c" * 20
 PASSWORD = "correct horse battery staple"
-
-
-@dataclass(frozen=True)
-class Tenant:
-    id: str
-    slug: str
-
-    @property
-    def host(self) -> str:
-        return f"{self.slug}.localhost"
 
 
 def auth_project(root: Path, servers: Servers, database: Database) -> Project:
@@ -87,22 +78,14 @@ async def superuser(auth_database: Database) -> AsyncIterator[asyncpg.Connection
         await connection.close()
 
 
-async def create_tenant(superuser: asyncpg.Connection) -> Tenant:
-    slug = f"a{uuid.uuid4().hex[:12]}"
-    tenant_id = await superuser.fetchval(
-        "INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id::text", slug, slug.upper()
-    )
-    return Tenant(tenant_id, slug)
-
-
 @pytest.fixture
 async def tenant(superuser: asyncpg.Connection) -> Tenant:
-    return await create_tenant(superuser)
+    return await create_tenant(superuser, prefix="a")
 
 
 @pytest.fixture
 async def other_tenant(superuser: asyncpg.Connection) -> Tenant:
-    return await create_tenant(superuser)
+    return await create_tenant(superuser, prefix="a")
 
 
 def new_phone() -> str:

@@ -186,3 +186,22 @@ async def test_a_malformed_body_is_a_400_and_leaves_no_record(
     )
     assert (answer.status_code, answer.json()["code"]) == (400, "validation_error")
     assert records == 0
+
+
+async def test_a_replay_has_its_own_request_id_and_names_the_original_one(
+    shop: Project, new_store: StoreFactory
+) -> None:
+    key = str(uuid.uuid4())
+    with shop.serve() as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            store = await new_store(http)
+            await store.add_product("debe", on_hand=1)
+            cart = await store.cart_with(("debe", 2))
+            first = await store.checkout(cart, key=key)
+            again = await store.checkout(cart, key=key)
+    original = first.headers["X-Request-ID"]
+    assert first.json()["request_id"] == original
+    # The body is the original answer, byte for byte; the header names this exchange, the other one the first.
+    assert again.content == first.content
+    assert again.headers["X-Request-ID"] != original
+    assert again.headers["Idempotent-Original-Request-ID"] == original

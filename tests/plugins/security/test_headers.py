@@ -7,7 +7,6 @@ allowlist is the panel origins alone (tests/plugins/security/test_storefronts.py
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,10 +152,11 @@ def test_the_docs_page_may_load_swagger_ui_and_nothing_else(http: httpx.Client) 
     assert page.status_code == 200
     policy = page.headers["Content-Security-Policy"]
     directives = {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
-    for url in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page.text):
-        origin = "/".join(url.split("/")[:3])
-        assert origin in directives["script-src"] + directives["style-src"], url
-    for inline in re.findall(r"<script>(.*?)</script>", page.text, re.S):
-        digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
-        assert f"'sha256-{digest}'" in directives["script-src"], "the docs page's inline script changed"
+    assert directives["script-src"] == ["'self'"]
+    urls = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page.text)
+    assert urls and all(url.startswith("/docs/assets/") for url in urls), urls  # this server, no CDN
+    assert re.findall(r"<script>(.*?)</script>", page.text, re.S) == []  # no inline script to allow
+    for url in urls:
+        asset = http.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
     assert directives["frame-ancestors"] == ["'none'"] and directives["default-src"] == ["'none'"]

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from kernel.kernel import Kernel, build_kernel
 from kernel.settings import load_raw
 from kernel.testing.project import Project
 from kernel.testing.services import Database, Servers
+from kernel.testing.tenants import TestTenant as TenantRow
+from kernel.testing.tenants import create_tenant as new_tenant
 
 PROBE_SOURCE = Path(__file__).parent / "probe"
 ADMIN_TOKEN = "platform-admin-token-for-the-tenancy-tests"
@@ -41,16 +42,6 @@ TENANCY_CONFIG: dict[str, Any] = {
 
 def built_in_plugins() -> list[str]:
     return sorted(ep.name for ep in entry_points(group="soko.plugins") if ep.value.startswith("plugins."))
-
-
-@dataclass(frozen=True)
-class TenantRow:
-    id: str
-    slug: str
-
-    @property
-    def host(self) -> str:
-        return f"{self.slug}.localhost"
 
 
 @pytest.fixture(scope="session")
@@ -134,17 +125,12 @@ async def create_tenant(
     superuser: asyncpg.Connection, *, status: str = "active", domains: Iterable[str] = (), items: int = 0
 ) -> TenantRow:
     """A tenant with a fresh slug, its domains, and `items` rows marked with its slug."""
-    slug = f"t{uuid.uuid4().hex[:12]}"
-    tenant_id = await superuser.fetchval(
-        "INSERT INTO tenants (slug, name, status) VALUES ($1, $2, $3) RETURNING id::text", slug, slug.upper(), status
-    )
-    for domain in domains:
-        await superuser.execute("INSERT INTO tenant_domains (domain, tenant) VALUES ($1, $2)", domain, tenant_id)
+    tenant = await new_tenant(superuser, status=status, domains=domains)
     await superuser.executemany(
         "INSERT INTO tenantprobe_items (tenant_id, body) VALUES ($1, $2)",
-        [(tenant_id, f"{slug}-seed-{n}") for n in range(items)],
+        [(tenant.id, f"{tenant.slug}-seed-{n}") for n in range(items)],
     )
-    return TenantRow(tenant_id, slug)
+    return tenant
 
 
 KernelFactory = Callable[..., Kernel]
