@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from kernel.testing.project import Project
-from kernel.testing.services import Database, Servers, create_database, drop_database, servers
+from kernel.testing.services import (
+    SESSION_CREDENTIALS_KEYS,
+    Database,
+    Servers,
+    create_database,
+    drop_database,
+    servers,
+)
 
 
 @pytest.fixture(scope="session")
@@ -41,5 +48,6 @@ def soko_project(tmp_path: Path, soko_servers: Servers, soko_database: Database)
         "SOKO_DATABASE_OWNER_URL": soko_database.owner_url,
         "SOKO_REDIS_URL": soko_servers.redis_url,
         "SOKO_QUEUE_NAME": f"soko-test-{uuid.uuid4().hex[:8]}",
+        "SOKO_CREDENTIALS_KEYS": SESSION_CREDENTIALS_KEYS,
     }
     return project.settings()

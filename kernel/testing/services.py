@@ -6,6 +6,8 @@ kernel's migration creates, so tests exercise row-level security exactly as prod
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,10 @@ import asyncpg
 from kernel.db import with_credentials
 
 APP_ROLE = "soko_app"
+# One credentials key for every project of a test session: the session's database is shared, and a rotation
+# test must open every credential any test stored in it. A constant, so every process and import agrees.
+SESSION_CREDENTIALS_KEY = base64.b64encode(hashlib.sha256(b"soko test session").digest()).decode()
+SESSION_CREDENTIALS_KEYS = f'{{session = "{SESSION_CREDENTIALS_KEY}"}}'
 APP_PASSWORD = "soko_app"  # noqa: S105 - test-only credentials of a role that exists only in test clusters
 
 

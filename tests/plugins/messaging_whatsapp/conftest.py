@@ -21,11 +21,7 @@ import httpx
 import pytest
 
 from kernel.testing.project import SOKO, Project, Running, free_port, wait_for
-from kernel.testing.services import Database, Servers
-
-# The session database is shared, and the payments tests rotate every stored credential in it: store ours under
-# the same session key, so that rotation can open them.
-from tests.plugins.payments.conftest import SESSION_KEY
+from kernel.testing.services import SESSION_CREDENTIALS_KEYS, Database, Servers
 
 ENABLED = ["tenancy", "auth", "idempotency", "messaging_whatsapp"]
 APP_SECRET = "whatsapp-app-secret-for-the-tests"
@@ -109,7 +105,7 @@ def whatsapp_project(root: Path, servers: Servers, database: Database, simulator
         "SOKO_PLUGINS__AUTH__PEPPER": PEPPER,
         "SOKO_PLUGINS__MESSAGING_WHATSAPP__APP_SECRET": APP_SECRET,
         "SOKO_PLUGINS__MESSAGING_WHATSAPP__VERIFY_TOKEN": VERIFY_TOKEN,
-        "SOKO_CREDENTIALS_KEYS": f'{{session = "{SESSION_KEY}"}}',
+        "SOKO_CREDENTIALS_KEYS": SESSION_CREDENTIALS_KEYS,
     }
     project.settings(ENABLED)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})

@@ -7,7 +7,6 @@ Everything runs against the session's real PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -28,14 +27,10 @@ import pytest
 from kernel.kernel import Kernel, build_kernel
 from kernel.settings import load_raw
 from kernel.testing.project import Project
-from kernel.testing.services import Database, Servers
+from kernel.testing.services import SESSION_CREDENTIALS_KEYS, Database, Servers
 
 FAKEPAY_SOURCE = Path(__file__).parent / "fakepay"
 WEBHOOK_SECRET = "fakepay-webhook-secret"
-# One credentials key for every process of the session, so a rotation test can rotate every row of the shared
-# database (a project without one gets a generated key under its own ./var: see test_local_key_is_generated_once).
-# A constant: pytest's importlib mode may import this module twice, and both copies must agree.
-SESSION_KEY = base64.b64encode(hashlib.sha256(b"soko payments tests").digest()).decode()
 ENABLED = ["tenancy", "fakepay"]
 MIGRATED = ["tenancy", "auth", "fakepay"]
 
@@ -69,7 +64,7 @@ def pay_project(
         "SOKO_REDIS_URL": servers.redis_url,
         "SOKO_QUEUE_NAME": f"soko-test-{uuid.uuid4().hex[:8]}",
         "PYTHONPATH": str(site),
-        "SOKO_CREDENTIALS_KEYS": f'{{session = "{SESSION_KEY}"}}',
+        "SOKO_CREDENTIALS_KEYS": SESSION_CREDENTIALS_KEYS,
     }
     project.settings(enabled, **test)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})

@@ -15,7 +15,8 @@ from kernel.credentials import CredentialsError, masked
 from kernel.local_secrets import MissingSecret, local_secret
 from kernel.settings import KernelSettings
 from kernel.testing.project import Project
-from tests.plugins.payments.conftest import SESSION_KEY, KernelFactory, create_tenant
+from kernel.testing.services import SESSION_CREDENTIALS_KEY as SESSION_KEY
+from tests.plugins.payments.conftest import KernelFactory, create_tenant
 
 SECRET = "sk_live_do_not_leak_7f3a9c"
 

@@ -6,8 +6,6 @@ Async fixtures are `pytest_asyncio.fixture`s, so the contract suite also runs un
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -21,12 +19,11 @@ import pytest_asyncio
 from kernel.kernel import Kernel, build_kernel
 from kernel.settings import load_raw
 from kernel.testing.project import Project, free_port
-from kernel.testing.services import Database, Servers
+from kernel.testing.services import SESSION_CREDENTIALS_KEYS, Database, Servers
 from plugins.payments_mpesa.settings import SAFARICOM_NETWORKS
 from plugins.payments_mpesa.simulator import DarajaSimulator
 
 ENABLED = ["tenancy", "payments_mpesa"]
-CREDENTIALS_KEY = base64.b64encode(hashlib.sha256(b"soko payments_mpesa tests").digest()).decode()
 PASSKEY = "test-passkey-0123456789"
 
 
@@ -37,7 +34,7 @@ def mpesa_project(root: Path, servers: Servers, database: Database, daraja_url: 
         "SOKO_DATABASE_OWNER_URL": database.owner_url,
         "SOKO_REDIS_URL": servers.redis_url,
         "SOKO_QUEUE_NAME": f"soko-test-{uuid.uuid4().hex[:8]}",
-        "SOKO_CREDENTIALS_KEYS": f'{{mpesa = "{CREDENTIALS_KEY}"}}',
+        "SOKO_CREDENTIALS_KEYS": SESSION_CREDENTIALS_KEYS,
     }
     project.settings(ENABLED)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
