@@ -37,7 +37,7 @@ FAST = {
     "backoff_max_seconds": 1.0,
     "pair_interval_seconds": 0.5,
     # Longer than a worker takes to start on a loaded machine: the crash test's status webhook must win the race.
-    "lease_seconds": 30,
+    "lease_seconds": 90,
     "timeout_seconds": 5,
     "templates": {"otp": {"name": "sign_in_code", "language": "en", "authentication": True, "use": "always"}},
 }
