@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 
 from quart import Quart, Response, send_file
+from quart_schema import hide
 from swagger_ui_bundle import swagger_ui_path
 
 from kernel.problems import Problem
@@ -47,10 +48,12 @@ def install_docs(app: Quart, title: str) -> None:
     page = _PAGE.format(title=escape(title), header=TENANT_HEADER)
 
     @app.get("/docs")
+    @hide  # the page that shows the API document is not part of it (nor are its assets)
     async def docs() -> Response:
         return Response(page, content_type="text/html; charset=utf-8")
 
     @app.get("/docs/assets/<name>")
+    @hide
     async def docs_asset(name: str) -> Response:
         path = ASSETS.get(name)
         if path is None:

@@ -88,7 +88,7 @@ def _paths(app: SokoApp) -> set[tuple[str, str]]:
     """Every (METHOD, /path/{param}) the app routes, except the document and docs page themselves."""
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in {"openapi", "swagger_ui", "static"}:
+        if rule.endpoint in {"openapi", "docs", "docs_asset", "static"}:
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         routes |= {(method, path) for method in rule.methods or () if method not in {"HEAD", "OPTIONS"}}
