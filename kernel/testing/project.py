@@ -131,6 +131,12 @@ class Project:
             check=False,
         )
 
+    def migrate(self) -> Project:
+        """Run `soko migrate` and fail with its output unless it applied everything."""
+        result = self.run("migrate")
+        assert result.returncode == 0, f"soko migrate exited {result.returncode}:\n{result.stdout}{result.stderr}"
+        return self
+
     def start(self, *args: str, name: str, **overrides: str) -> Running:
         log_path = self.root / f"{name}.log"
         with log_path.open("wb") as log:

@@ -31,7 +31,7 @@ def test_schemathesis_finds_no_server_error_and_nothing_off_schema(
 ) -> None:
     soko_project.env["SOKO_PLUGINS__HELLO__API_TOKEN"] = "fuzz-token"
     soko_project.settings([*built_in_plugins(), "hello"]).plugin_config("tenancy", {"base_domains": ["localhost"]})
-    assert soko_project.run("migrate").returncode == 0
+    soko_project.migrate()
     for slug in TENANTS:
         created = soko_project.run("tenants", "create", slug, "--name", f"Fuzz {slug}")
         assert created.returncode == 0, created.stderr

@@ -19,7 +19,7 @@ HELLO_TOKEN = {"SOKO_PLUGINS__HELLO__API_TOKEN": "example-token"}
 @pytest.fixture
 def fresh_project(soko_project: Project, soko_servers: Servers) -> Iterator[Project]:
     """A project on a database of its own, so nothing is migrated yet (the cluster-wide app role exists)."""
-    assert soko_project.run("migrate").returncode == 0
+    soko_project.migrate()
     database = asyncio.run(create_database(soko_servers.admin_url))
     soko_project.env |= {"SOKO_DATABASE_URL": database.app_url, "SOKO_DATABASE_OWNER_URL": database.owner_url}
     try:
@@ -40,8 +40,7 @@ def test_pending_migrations_block_serving_until_applied(fresh_project: Project) 
     refused_worker = fresh_project.run("worker", timeout=60)
     assert refused_worker.returncode == 1 and "pending" in refused_worker.stderr
 
-    applied = fresh_project.run("migrate")
-    assert applied.returncode == 0, applied.stderr
+    fresh_project.migrate()
     assert fresh_project.run("migrate", "--check").returncode == 0
 
     with fresh_project.serve() as server:
@@ -63,7 +62,7 @@ def test_bad_settings_stop_serve_before_it_binds(soko_project: Project) -> None:
 
 
 def test_serving_as_a_superuser_is_refused(soko_project: Project) -> None:
-    assert soko_project.run("migrate").returncode == 0
+    soko_project.migrate()
     owner = soko_project.env["SOKO_DATABASE_OWNER_URL"]
     result = soko_project.run("serve", "--bind", f"127.0.0.1:{free_port()}", SOKO_DATABASE_URL=owner)
     assert result.returncode != 0
@@ -74,7 +73,7 @@ def test_serving_as_a_superuser_is_refused(soko_project: Project) -> None:
 def test_example_plugin_end_to_end(soko_project: Project) -> None:
     soko_project.env |= HELLO_TOKEN
     soko_project.settings(["hello"]).plugin_config("hello", {"greeting": "Habari"})
-    assert soko_project.run("migrate").returncode == 0
+    soko_project.migrate()
     with soko_project.worker() as worker, soko_project.serve() as server:
         response = httpx.get(f"{server.base_url}/hello/wanjiru", headers={"x-request-id": "req-hello-1"})
         assert response.status_code == 200
@@ -124,7 +123,7 @@ def test_a_server_that_is_down_is_one_line_naming_its_setting(
     soko_project: Project, unreachable: dict[str, str], setting: str
 ) -> None:
     soko_project.settings(["tenancy"])
-    assert soko_project.run("migrate").returncode == 0
+    soko_project.migrate()
     closed = {name: value.format(port=free_port()) for name, value in unreachable.items()}  # nothing listens there
     for command in (["tenants", "list"], ["serve", "--bind", f"127.0.0.1:{free_port()}"], ["worker"]):
         result = soko_project.run(*command, timeout=60, **closed)

@@ -48,8 +48,7 @@ def auth_project(root: Path, servers: Servers, database: Database) -> Project:
 @pytest.fixture(scope="session")
 def auth_database(tmp_path_factory: pytest.TempPathFactory, soko_servers: Servers, soko_database: Database) -> Database:
     project = auth_project(tmp_path_factory.mktemp("auth-migrate"), soko_servers, soko_database)
-    result = project.run("migrate")
-    assert result.returncode == 0, result.stdout + result.stderr
+    project.migrate()
     return soko_database
 
 

@@ -43,8 +43,7 @@ def shop_project(root: Path, servers: Servers, database: Database, **commerce: A
 def shop_database(tmp_path_factory: pytest.TempPathFactory, soko_servers: Servers, soko_database: Database) -> Database:
     """The session database with the migrations of tenancy, auth, outbox, idempotency and commerce applied."""
     project = shop_project(tmp_path_factory.mktemp("shop-migrate"), soko_servers, soko_database)
-    result = project.run("migrate")
-    assert result.returncode == 0, result.stdout + result.stderr
+    project.migrate()
     return soko_database
 
 

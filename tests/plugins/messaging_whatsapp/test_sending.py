@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -22,15 +23,21 @@ from tests.plugins.messaging_whatsapp.conftest import (
 
 pytestmark = pytest.mark.usefixtures("worker")
 
+# How long a client keeps retrying a key the server says is still in progress before it gives up.
+IN_PROGRESS_PATIENCE_S = 60
+
 
 async def post_message(
     http: httpx.AsyncClient, shop: Shop, body: dict[str, Any], key: str, *, follow_in_progress: bool = True
 ) -> httpx.Response:
     """What a careful client does: send, and while the key is still in progress, retry after Retry-After."""
+    deadline = time.monotonic() + IN_PROGRESS_PATIENCE_S
     while True:
         response = await http.post("/messages/whatsapp", headers=shop.headers | {"Idempotency-Key": key}, json=body)
         if not (follow_in_progress and response.status_code == 409 and "in_progress" in response.text):
             return response
+        if time.monotonic() > deadline:
+            raise AssertionError(f"key {key} still in progress after {IN_PROGRESS_PATIENCE_S}s")
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
 
 

@@ -66,8 +66,7 @@ def probe_project(
     project.settings([*enabled, "edgeprobe"] if with_probe else enabled)
     for plugin, table in configs.items():
         project.plugin_config(plugin, table)
-    migrated = project.run("migrate")
-    assert migrated.returncode == 0, migrated.stderr
+    project.migrate()
     return project
 
 
