@@ -21,6 +21,7 @@ from kernel.messaging import (
     SendResult,
     Template,
 )
+from kernel.openapi import openapi_extra, operation_id, problem_responses
 from kernel.payments import (
     Money,
     NextAction,
@@ -38,7 +39,7 @@ from kernel.payments import (
 from kernel.periodic import periodic_per_tenant
 from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
-from kernel.routes import RoutePatterns, check_route_pattern
+from kernel.routes import RoutePatterns, check_route_pattern, rule_as_path
 from kernel.settings import SettingsError
 
 hookimpl = pluggy.HookimplMarker("soko")
@@ -90,8 +91,12 @@ __all__ = [
     "check_route_pattern",
     "current_kernel",
     "hookimpl",
+    "openapi_extra",
+    "operation_id",
     "periodic_per_tenant",
+    "problem_responses",
     "request_id_var",
+    "rule_as_path",
     "tenant_id_var",
     "user_id_var",
     "validate_querystring",

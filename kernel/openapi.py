@@ -1,8 +1,12 @@
 """One validation mechanism and one contract: quart-schema's pydantic validation, and the OpenAPI 3.1 document.
 
 Routes declare their models with quart-schema's decorators (re-exported by `kernel`); the kernel adds to every
-operation what is true of all of them (problem+json errors, a unique operationId) and what plugins say of them
-through the `openapi_operation` hook (the Idempotency-Key header, security requirements).
+operation what is true of all of them (a unique operationId, the validation and body-size problems) and what
+plugins say of them through the `openapi_operation` hook (the Idempotency-Key header, security requirements).
+
+Errors are listed by status, so a client (and the fuzzer) can tell a wrong status from a documented one: a view
+names its own with `openapi_extra(responses=problem_responses({...}))`. Only an operation that lists no error
+at all keeps a catch-all `default` problem response.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ if TYPE_CHECKING:
 _EXTRA = "__soko_openapi__"
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": PROBLEM_REF}}
 SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "soko_session"},
@@ -73,32 +78,77 @@ class SokoOpenAPIProvider(OpenAPIProvider):
 
 
 def openapi_extra(**fragment: Any) -> Callable[[ViewT], ViewT]:
-    """Document what quart-schema's decorators cannot say (a text/plain answer), in the hook's format."""
+    """Document what quart-schema's decorators cannot say, in the `openapi_operation` hook's format: `parameters`,
+    `responses` (a text/plain answer, the view's problems), `security`, and `links` by status (the operations a
+    response leads to, which the fuzzer's stateful phase follows). Applied twice (a guard decorator documents
+    its own answers), the fragments add up."""
 
     def decorate(view: ViewT) -> ViewT:
-        setattr(view, _EXTRA, fragment)
+        known = getattr(view, _EXTRA, {})
+        responses = dict(known.get("responses", {}))
+        _merge_responses(responses, fragment.get("responses", {}))
+        links = {status: dict(named) for status, named in known.get("links", {}).items()}
+        for status, named in fragment.get("links", {}).items():
+            links.setdefault(status, {}).update(named)
+        merged = known | fragment | {"responses": responses, "links": links}
+        merged["parameters"] = [*known.get("parameters", []), *fragment.get("parameters", [])]
+        setattr(view, _EXTRA, merged)
         return view
 
     return decorate
 
 
+def problem_responses(descriptions: dict[int, str]) -> dict[str, Any]:
+    """Problem answers by status, for `openapi_extra(responses=...)` or an `openapi_operation` hook."""
+    return {str(status): {"description": text, "content": PROBLEM_CONTENT} for status, text in descriptions.items()}
+
+
+def operation_id(method: str, endpoint: str) -> str:
+    """The operationId of a view (`post_commerce_create_cart`), which links name."""
+    return f"{method.lower()}_{endpoint.replace('.', '_')}"
+
+
 def _complete(app: SokoApp, rule: Rule, method: str, operation: dict[str, Any]) -> dict[str, Any]:
-    operation["operationId"] = f"{method}_{rule.endpoint.replace('.', '_')}"
+    operation["operationId"] = operation_id(method, rule.endpoint)
     responses = {str(status): response for status, response in (operation.get("responses") or {}).items()}
-    responses["default"] = {
-        "description": "An error, as problem+json with a stable `code`",
-        "content": {"application/problem+json": {"schema": PROBLEM_REF}},
-    }
-    operation["responses"] = responses
     operation["parameters"] = list(operation.get("parameters") or [])
+    if "requestBody" in operation:
+        responses |= problem_responses(
+            {
+                400: "`validation_error`: the body is not valid JSON or breaks the schema (see `errors`)",
+                413: "`payload_too_large`: the body is larger than the kernel's `max_body_bytes`",
+                415: "`unsupported_media_type`: the body is not application/json",
+            }
+        )
+    operation["responses"] = responses
     view_extra = getattr(app.view_functions[rule.endpoint], _EXTRA, None)
     hooked = app.kernel.call("openapi_operation", kernel=app.kernel, method=method.upper(), rule=rule.rule)
     for _, addition in [*hooked, *([("view", view_extra)] if view_extra else [])]:
         operation["parameters"] += addition.get("parameters", [])
-        operation["responses"].update(addition.get("responses", {}))
+        _merge_responses(responses, addition.get("responses", {}))
+        for status, links in addition.get("links", {}).items():
+            responses[str(status)].setdefault("links", {}).update(links)
         if "security" in addition:
             operation["security"] = [*operation.get("security", []), *addition["security"]]
+    if not any(status[0] in "45" for status in responses):
+        responses["default"] = {
+            "description": "An error, as problem+json with a stable `code`",
+            "content": PROBLEM_CONTENT,
+        }
     return operation
+
+
+def _merge_responses(responses: dict[str, Any], additions: dict[str, Any]) -> None:
+    """Add responses; two problem answers under one status (the body's 400 and a missing header's) join their
+    descriptions instead of one hiding the other."""
+    for status, addition in additions.items():
+        known = responses.get(str(status))
+        same_kind = known is not None and "content" in known and addition.get("content") == known["content"]
+        if same_kind and addition["description"] not in known["description"]:
+            addition = addition | {"description": f"{known['description']}; {addition['description']}"}
+        elif same_kind:
+            continue
+        responses[str(status)] = addition
 
 
 def _problem_schemas() -> dict[str, Any]:

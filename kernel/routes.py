@@ -18,6 +18,14 @@ def check_route_pattern(pattern: str) -> str:
     return pattern
 
 
+_CONVERTER = re.compile(r"<[^>]+>")
+
+
+def rule_as_path(rule: str) -> str:
+    """A route template (`/carts/<cart_id>`) as a path patterns can match: each variable part a placeholder."""
+    return _CONVERTER.sub("_", rule)
+
+
 class RoutePatterns:
     """Whether a request path matches any of some glob patterns."""
 

@@ -19,7 +19,7 @@ from quart_schema import document_response
 
 from kernel import current_kernel, inbox, webhook_tokens
 from kernel.kernel import Kernel
-from kernel.openapi import openapi_extra
+from kernel.openapi import openapi_extra, problem_responses
 from kernel.payments import WebhookReceiver, WebhookRequest
 from kernel.problems import Problem
 
@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 
 EventT = TypeVar("EventT")
 ReceiverT = TypeVar("ReceiverT", bound=WebhookReceiver[Any])
+_REFUSED = "`unauthorized`: the request did not verify (signature, token or sender)"
+_NOWHERE = "`not_found`: no webhook endpoint here (an unknown receiver or an invalid tenant token)"
+_WEBHOOK_PROBLEMS = {
+    400: "`validation_error`: genuine, but the body could not be read",
+    401: _REFUSED,
+    404: _NOWHERE,
+}
 
 
 class WebhookAck(RootModel[dict[str, Any]]):
@@ -53,6 +60,7 @@ def webhooks_blueprint() -> Blueprint:
 
 
 @document_response(WebhookAck)
+@openapi_extra(responses=problem_responses(_WEBHOOK_PROBLEMS))
 async def payment_webhook(provider: str, token: str | None = None) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.payments, provider)
@@ -62,7 +70,10 @@ async def payment_webhook(provider: str, token: str | None = None) -> tuple[dict
     return receiver.webhook_ack(events)
 
 
-@openapi_extra(responses={"200": {"description": "The challenge, echoed", "content": {"text/plain": {}}}})
+@openapi_extra(
+    responses={"200": {"description": "The challenge, echoed", "content": {"text/plain": {}}}}
+    | problem_responses({401: _REFUSED, 404: _NOWHERE})
+)
 async def messaging_handshake(channel: str, token: str | None = None) -> Response:
     """Answer the platform's subscription check (WhatsApp's hub.challenge) as plain text, never as HTML."""
     kernel = current_kernel()
@@ -75,6 +86,7 @@ async def messaging_handshake(channel: str, token: str | None = None) -> Respons
 
 
 @document_response(WebhookAck)
+@openapi_extra(responses=problem_responses(_WEBHOOK_PROBLEMS))
 async def messaging_webhook(channel: str, token: str | None = None) -> tuple[dict[str, Any], int]:
     kernel = current_kernel()
     receiver = _find(kernel.messaging, channel)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kernel import RoutePatterns
+from kernel import RoutePatterns, problem_responses
 
 SIGNED_IN = frozenset({"/auth/me", "/auth/logout"})
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+NOT_SIGNED_IN = "`unauthorized`: not signed in, or the credentials are not valid for this store"
+NOT_STAFF = "`forbidden`: signed in, but not as staff with the needed role"
+STAFF_ONLY = problem_responses({401: NOT_SIGNED_IN, 403: NOT_STAFF})
 
 
 def security_for(admin_routes: RoutePatterns, method: str, rule: str) -> Mapping[str, Any] | None:
@@ -17,11 +19,9 @@ def security_for(admin_routes: RoutePatterns, method: str, rule: str) -> Mapping
     if rule not in SIGNED_IN and not admin:
         return None
     cookie = {"sessionCookie": []} if method in {"GET", "HEAD"} else {"sessionCookie": [], "csrfHeader": []}
-    responses = {
-        "401": {"description": "Not signed in, or the credentials are not valid for this store", "content": _PROBLEM}
-    }
+    responses = problem_responses({401: NOT_SIGNED_IN})
     if rule == "/auth/logout":
         responses["204"] = {"description": "Signed out: the session ended, or the refresh-token family revoked"}
     if admin:
-        responses["403"] = {"description": "Signed in, but not as staff with the needed role", "content": _PROBLEM}
+        responses |= problem_responses({403: NOT_STAFF})
     return {"security": [{"bearerAuth": []}, cookie], "responses": responses}

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from kernel import openapi_extra
 from plugins.auth.middleware import forbidden, unauthorized
+from plugins.auth.openapi import STAFF_ONLY
 from plugins.auth.principal import Principal, Role, current_principal
 
 P = ParamSpec("P")
@@ -27,6 +29,7 @@ def require_staff(role: Role = Role.STAFF) -> Callable[[Callable[P, Awaitable[R]
         raise ValueError("require_staff takes Role.STAFF or Role.OWNER")
 
     def decorate(view: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @openapi_extra(responses=STAFF_ONLY)
         @wraps(view)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             principal = current_principal()

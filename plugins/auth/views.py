@@ -11,7 +11,17 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, after_this_request
 
-from kernel import CleanStr, MobileNumber, Model, current_kernel, tenant_id_var, validate_request, validate_response
+from kernel import (
+    CleanStr,
+    MobileNumber,
+    Model,
+    current_kernel,
+    openapi_extra,
+    problem_responses,
+    tenant_id_var,
+    validate_request,
+    validate_response,
+)
 from plugins.auth import cookies, otp, refresh, sessions, staff
 from plugins.auth.middleware import unauthorized
 from plugins.auth.principal import Principal, Role, current_principal
@@ -105,6 +115,7 @@ def _token_pair(auth: Auth, customer_id: str, refresh_token: str) -> TokenPair:
     )
 
 
+@openapi_extra(responses=problem_responses({503: "`service_unavailable`: the code could not be sent; try again"}))
 @validate_request(CodeRequest)
 @validate_response(CodeSent, 202)
 async def request_code(data: CodeRequest) -> tuple[CodeSent, int]:
@@ -114,6 +125,7 @@ async def request_code(data: CodeRequest) -> tuple[CodeSent, int]:
     return CodeSent(expires_in=auth.settings.otp_ttl_seconds), 202
 
 
+@openapi_extra(responses=problem_responses({401: "`unauthorized`: the code is wrong, expired, used or locked"}))
 @validate_request(CodeVerify)
 @validate_response(TokenPair)
 async def verify_code(data: CodeVerify) -> TokenPair | Response:
@@ -125,6 +137,7 @@ async def verify_code(data: CodeVerify) -> TokenPair | Response:
     return _token_pair(auth, customer_id, await refresh.issue(auth, customer_id))
 
 
+@openapi_extra(responses=problem_responses({401: "`unauthorized`: the refresh token is not valid"}))
 @validate_request(RefreshRequest)
 @validate_response(TokenPair)
 async def refresh_token(data: RefreshRequest) -> TokenPair | Response:
@@ -137,6 +150,7 @@ async def refresh_token(data: RefreshRequest) -> TokenPair | Response:
     return _token_pair(auth, customer_id, successor)
 
 
+@openapi_extra(responses=problem_responses({401: "`unauthorized`: wrong e-mail address or password"}))
 @validate_request(LoginRequest)
 @validate_response(Me)
 async def login(data: LoginRequest) -> Me:

@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import Field
 from quart import Blueprint
 
-from kernel import CleanStr, MobileNumber, Model, current_kernel, validate_request, validate_response
+from kernel import CleanStr, MobileNumber, Model, current_kernel, openapi_extra, validate_request, validate_response
 from plugins.auth.public import require_staff
-from plugins.commerce import carts, catalog, checkout, orders, schemas
+from plugins.commerce import api_docs, carts, catalog, checkout, orders, schemas
 from plugins.commerce.settings import CommerceSettings
 
 Quantity = Field(gt=0, le=10_000, strict=True)
@@ -55,6 +55,7 @@ def commerce_blueprint() -> Blueprint:
         return {"products": await catalog.list_products(current_kernel().connection())}
 
     @blueprint.post("/carts")
+    @openapi_extra(**api_docs.CREATE_CART)
     @validate_request(NewCart)
     @validate_response(schemas.Cart, 201)
     async def create_cart(data: NewCart) -> tuple[dict[str, Any], int]:
@@ -62,11 +63,13 @@ def commerce_blueprint() -> Blueprint:
         return await carts.create_cart(current_kernel().connection(), currency), 201
 
     @blueprint.get("/carts/<cart_id>")
+    @openapi_extra(**api_docs.GET_CART)
     @validate_response(schemas.Cart)
     async def get_cart(cart_id: str) -> dict[str, Any]:
         return await carts.get_cart(current_kernel().connection(), carts.parse_id(cart_id, "cart"))
 
     @blueprint.post("/carts/<cart_id>/items")
+    @openapi_extra(**api_docs.ADD_ITEM)
     @validate_request(NewItem)
     @validate_response(schemas.Cart, 201)
     async def add_item(cart_id: str, data: NewItem) -> tuple[dict[str, Any], int]:
@@ -74,6 +77,7 @@ def commerce_blueprint() -> Blueprint:
         return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity), 201
 
     @blueprint.patch("/carts/<cart_id>/items/<sku>")
+    @openapi_extra(**api_docs.CHANGE_ITEM)
     @validate_request(LineQuantity)
     @validate_response(schemas.Cart)
     async def change_item(cart_id: str, sku: str, data: LineQuantity) -> dict[str, Any]:
@@ -82,12 +86,14 @@ def commerce_blueprint() -> Blueprint:
         return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity)
 
     @blueprint.delete("/carts/<cart_id>/items/<sku>")
+    @openapi_extra(**api_docs.CHANGE_ITEM)
     @validate_response(schemas.Cart)
     async def remove_item(cart_id: str, sku: str) -> dict[str, Any]:
         """Remove a line from the cart."""
         return await carts.set_quantity(current_kernel().connection(), carts.parse_id(cart_id, "cart"), sku, 0)
 
     @blueprint.post("/checkout")
+    @openapi_extra(**api_docs.CHECK_OUT)
     @validate_request(Checkout)
     @validate_response(schemas.Order, 201)
     async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
@@ -97,11 +103,13 @@ def commerce_blueprint() -> Blueprint:
         return await checkout.checkout(kernel.connection(), cart, data.customer_phone, ttl), 201
 
     @blueprint.get("/orders/<order_id>")
+    @openapi_extra(**api_docs.GET_ORDER)
     @validate_response(schemas.Order)
     async def get_order(order_id: str) -> dict[str, Any]:
         return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"))
 
     @blueprint.post("/admin/products")
+    @openapi_extra(**api_docs.CREATE_PRODUCT)
     @require_staff()
     @validate_request(NewProduct)
     @validate_response(schemas.Product, 201)
@@ -119,6 +127,7 @@ def commerce_blueprint() -> Blueprint:
         return product, 201
 
     @blueprint.put("/admin/products/<sku>/inventory")
+    @openapi_extra(**api_docs.SET_INVENTORY)
     @require_staff()
     @validate_request(Inventory)
     @validate_response(schemas.Product)

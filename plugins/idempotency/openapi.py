@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from kernel import RoutePatterns
+from kernel import RoutePatterns, problem_responses, rule_as_path
 from plugins.idempotency.keys import HEADER, MAX_LENGTH
-
-_CONVERTER = re.compile(r"<[^>]+>")
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
 def covered_operation(covered: dict[str, RoutePatterns], mismatch_status: int, method: str, rule: str) -> Any:
     """The Idempotency-Key parameter and its problem answers for a covered operation; None for the others."""
     patterns = covered.get(method)
-    if patterns is None or not patterns(_CONVERTER.sub("_", rule)):
+    if patterns is None or not patterns(rule_as_path(rule)):
         return None
     conflicts = "`idempotency_key_in_progress` (with Retry-After)"
-    responses = {"409": {"description": f"{conflicts}", "content": _PROBLEM}}
-    reused = {"description": "`idempotency_key_reused`: the key was used with another payload", "content": _PROBLEM}
+    reused = "`idempotency_key_reused`: the key was used with another payload"
+    problems = {400: f"`idempotency_key_missing`, or a malformed {HEADER}", 409: conflicts}
     if mismatch_status == 409:
-        responses["409"]["description"] += " or `idempotency_key_reused`"
+        problems[409] += " or `idempotency_key_reused`"
     else:
-        responses[str(mismatch_status)] = reused
+        problems[mismatch_status] = reused
+    responses = problem_responses(problems)
     return {
         "parameters": [
             {

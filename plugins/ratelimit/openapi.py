@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from kernel import problem_responses, rule_as_path
 from plugins.ratelimit.matching import PolicyTable
 
-_CONVERTER = re.compile(r"<[^>]+>")
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _RETRY_AFTER = {"description": "Whole seconds to wait", "schema": {"type": "integer", "minimum": 1}}
 _FIELDS = {
     "RateLimit": {
@@ -27,16 +25,11 @@ def limited_operation(table: PolicyTable, method: str, rule: str) -> dict[str, A
 
     A route template (`/payments/<provider>`) is matched as a path with a placeholder for each variable part.
     """
-    policies = table.matching(method, _CONVERTER.sub("_", rule))
+    policies = table.matching(method, rule_as_path(rule))
     if not policies:
         return None
     names = ", ".join(f"`{policy.name}`" for policy in policies)
-    return {
-        "responses": {
-            "429": {
-                "description": f"Rate limited by {names} (`rate_limited`); successful answers carry the fields too",
-                "headers": _FIELDS | {"Retry-After": _RETRY_AFTER},
-                "content": _PROBLEM,
-            }
-        }
-    }
+    limited = f"Rate limited by {names} (`rate_limited`); successful answers carry the fields too"
+    responses = problem_responses({429: limited})
+    responses["429"]["headers"] = _FIELDS | {"Retry-After": _RETRY_AFTER}
+    return {"responses": responses}

@@ -29,12 +29,17 @@ ADMIN_ROUTES = f"{admin.PREFIX}/*"
 LOGGED_CHARS = 120
 
 
+def exempt_routes(settings: TenancySettings) -> RoutePatterns:
+    """The routes served with no tenant."""
+    return RoutePatterns([*settings.exempt_routes, ADMIN_ROUTES])
+
+
 class TenancyMiddleware(RequestMiddleware):
     stage = Stage.TENANCY
 
     def __init__(self, directory: TenantDirectory, settings: TenancySettings) -> None:
         self._directory = directory
-        self._exempt = RoutePatterns([*settings.exempt_routes, ADMIN_ROUTES])
+        self._exempt = exempt_routes(settings)
         self._header_routes = RoutePatterns(settings.header_routes)
         self._header = settings.header
 

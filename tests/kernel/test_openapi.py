@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +85,9 @@ async def spec(app: SokoApp) -> dict[str, Any]:
     return await response.get_json()
 
 
+PROBLEM = "#/components/schemas/Problem"
+
+
 def _paths(app: SokoApp) -> set[tuple[str, str]]:
     """Every (METHOD, /path/{param}) the app routes, except the document and docs page themselves."""
     routes = set()
@@ -106,14 +110,46 @@ async def test_document_is_valid_openapi_31_and_lists_every_route(make_app: AppF
     assert ("GET", "/hello/{name}") in listed
     for item in document["paths"].values():
         for operation in item.values():
-            problem = operation["responses"]["default"]["content"]["application/problem+json"]
-            assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+            errors = {status: answer for status, answer in operation["responses"].items() if status[0] in "45d"}
+            assert errors, f"{operation['operationId']} documents no error"
+            # An operation that lists its errors has no catch-all, so an undocumented status is caught.
+            assert "default" not in errors or len(errors) == 1, operation["operationId"]
+            for answer in errors.values():
+                assert answer["content"]["application/problem+json"]["schema"] == {"$ref": PROBLEM}
+    customers = document["paths"]["/customers"]["post"]["responses"]
+    assert {"400", "413", "415"} <= set(customers)
+    assert "`validation_error`" in customers["400"]["description"]
     assert set(document["components"]["securitySchemes"]) == {"bearerAuth", "sessionCookie", "csrfHeader"}
     idempotency = document["paths"]["/customers"]["post"]["parameters"]
     assert {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}} in idempotency
 
 
 @pytest.mark.usefixtures("hello_installed")
+async def test_commerce_links_walk_from_a_cart_to_its_order(make_app: AppFactory) -> None:
+    document = await spec(make_app(["tenancy", "auth", "outbox", "commerce", "idempotency"]))
+    operations = {
+        operation["operationId"]: operation for item in document["paths"].values() for operation in item.values()
+    }
+    linked = {
+        link["operationId"]
+        for operation in operations.values()
+        for answer in operation["responses"].values()
+        for link in answer.get("links", {}).values()
+    }
+    assert linked <= set(operations)
+    walk = ["post_commerce_create_cart", "post_commerce_add_item", "post_commerce_check_out", "get_commerce_get_order"]
+    for source, target in itertools.pairwise(walk):
+        links = operations[source]["responses"]["201"]["links"]
+        assert target in {link["operationId"] for link in links.values()}, (source, target)
+    checkout = operations["post_commerce_check_out"]["responses"]
+    assert "default" not in checkout
+    assert {"400", "404", "409"} <= set(checkout)
+    assert "`tenant_not_found`" in checkout["404"]["description"]
+    # Two plugins' answers under one status are joined, not one hiding the other.
+    assert "`validation_error`" in checkout["400"]["description"]
+    assert "`idempotency_key_missing`" in checkout["400"]["description"]
+
+
 async def test_disabled_plugin_routes_are_absent(make_app: AppFactory) -> None:
     document = await spec(make_app(["hello"], env=TOKEN, configs={"hello": {"enabled": False}}))
     assert not any(path.startswith("/hello") for path in document["paths"])
