@@ -49,7 +49,9 @@ def intents_project(
         "SOKO_CREDENTIALS_KEYS": SESSION_CREDENTIALS_KEYS,
         "SOKO_BIND": f"127.0.0.1:{port}",
     }
-    project.settings(enabled, database_pool_max=10, webhook_retry_seconds=1, webhook_max_attempts=3)
+    project.settings(
+        enabled, database_pool_max=10, queue_reclaim_after_ms=2000, webhook_retry_seconds=1, webhook_max_attempts=3
+    )
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
     project.plugin_config("commerce", commerce or {})
     project.plugin_config(
