@@ -22,6 +22,7 @@ from kernel import (
     NoTenant,
     PaymentError,
     PaymentErrorCode,
+    PaymentProvider,
     PaymentResult,
     PaymentStatus,
     periodic_per_tenant,
@@ -64,18 +65,27 @@ async def reconcile_tenant(kernel: Kernel) -> dict[str, int]:
         if intent["status"] == Status.CREATED:
             await _created(kernel, intent, settings, counts)
         elif intent["waited"] >= provider.reconcile_after:
-            try:
-                result = await provider.get_status(intent["provider_ref"], tenant_id=tenant)
-            except PaymentError as error:
-                log.warning("reconciliation could not ask the provider", extra={"code": str(error.code)})
-                continue
             counts["asked"] += 1
-            async with kernel.tenant_transaction():
-                moved = await settle(kernel, intent, Outcome(result.status, _failure(result)))
-                if moved is None and result.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PENDING):
-                    moved = await _expire_if_unpayable(kernel, intent)
-            counts["moved"] += moved is not None
+            counts["moved"] += await _ask(kernel, provider, intent, tenant) is not None
     return counts
+
+
+async def _ask(kernel: Kernel, provider: PaymentProvider, intent: dict[str, Any], tenant: str) -> dict[str, Any] | None:
+    """Apply what the provider says of a pending intent; one it does not know (yet) waits, unless its order expired."""
+    try:
+        result = await provider.get_status(intent["provider_ref"], tenant_id=tenant)
+    except PaymentError as error:
+        log.warning("reconciliation could not ask the provider", extra={"code": str(error.code)})
+        if error.code is not PaymentErrorCode.NOT_FOUND:
+            return None
+        result = None
+    async with kernel.tenant_transaction():
+        moved = None if result is None else await settle(kernel, intent, Outcome(result.status, _failure(result)))
+        if moved is None and (
+            result is None or result.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PENDING)
+        ):
+            moved = await _expire_if_unpayable(kernel, intent)
+    return moved
 
 
 async def _created(kernel: Kernel, intent: dict[str, Any], settings: PaymentsSettings, counts: dict[str, int]) -> None:

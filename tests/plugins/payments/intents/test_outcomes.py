@@ -148,6 +148,24 @@ async def test_an_intent_whose_push_was_lost_is_pushed_again(stack: Stack, super
     assert await stack.order_status(tenant, order_id) == "paid"
 
 
+async def test_an_intent_never_pushed_whose_order_expired_is_cancelled(
+    stack: Stack, superuser: asyncpg.Connection
+) -> None:
+    tenant = await stack.shop()
+    order_id = await stack.order(tenant)
+    intent_id = await superuser.fetchval(  # its push job lost, as above; and then the order ran out
+        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key) "
+        "VALUES ($1::uuid, $2::uuid, $3, 'KES', 'mpesa', '+254712345678', 'lost-late') RETURNING id::text",
+        tenant.id,
+        order_id,
+        35_000,
+    )
+    await superuser.execute("UPDATE orders SET status = 'expired' WHERE id = $1::uuid", order_id)
+    settled = await stack.settled(tenant, intent_id, timeout=40)
+    assert settled["status"] == "cancelled"
+    assert await superuser.fetchval("SELECT attempts FROM payment_intents WHERE id = $1::uuid", intent_id) == 0
+
+
 async def test_a_payment_after_the_reservation_expired_is_kept_and_flagged_for_refund(
     tmp_path: Path, soko_servers: Servers, intents_database: Database, daraja: DarajaSimulator
 ) -> None:
