@@ -124,6 +124,17 @@ async def test_a_forged_path_token_is_refused(stack: Stack, superuser: asyncpg.C
     assert (await stack.intent(tenant, intent_id))["status"] == "pending"
 
 
+async def test_a_callback_on_the_shared_url_finds_its_tenant_by_the_stored_reference(
+    stack: Stack, superuser: asyncpg.Connection
+) -> None:
+    tenant, order_id, intent_id, push = await _pending_push(stack, superuser)
+    answer = await stack.http.post("/webhooks/payments/mpesa", json=stk_callback(push))  # no tenant token
+    assert answer.status_code == 200
+    assert (await stack.settled(tenant, intent_id))["status"] == "succeeded"
+    assert await _inbox_status(superuser, push.checkout_id) == "processed"
+    assert await stack.order_status(tenant, order_id) == "paid"
+
+
 async def test_no_callback_ever_reconciliation_settles_it(stack: Stack, superuser: asyncpg.Connection) -> None:
     queries = stack.simulator.counters["stk_query_requests"]
     tenant, order_id, intent_id, _ = await _pending_push(stack, superuser)
