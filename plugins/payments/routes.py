@@ -21,6 +21,7 @@ from plugins.auth.public import require_staff
 from plugins.commerce.public import payable_order
 from plugins.payments import intents
 from plugins.payments.push import TASK as PUSH_TASK
+from plugins.payments.states import Status, transition
 
 # Mobile money moves whole units of these currencies (M-Pesa takes whole shillings): refuse cents up front,
 # before anything is stored or any prompt is sent.
@@ -116,5 +117,19 @@ def payments_blueprint() -> Blueprint:
     async def list_refunds() -> dict[str, Any]:
         """Payments that succeeded for orders that could no longer take them: give the money back."""
         return {"refunds": await intents.refunds(current_kernel().connection())}
+
+    @blueprint.post("/admin/payments/intents/<intent_id>/refunded")
+    @require_staff()
+    @validate_response(Intent)
+    async def record_refund(intent_id: str) -> dict[str, Any]:
+        """Record that the money of a succeeded payment went back to the customer (refunded by hand)."""
+        connection = current_kernel().connection()
+        parsed = intents.parse_id(intent_id)
+        if parsed is None or await intents.get(connection, parsed) is None:
+            raise Problem(404, "payment_not_found", f"No payment has the id {intent_id}.")
+        moved = await transition(connection, parsed, Status.REFUNDED)
+        if moved is None:
+            raise Problem(409, "payment_not_refundable", "Only a succeeded payment can be refunded.")
+        return intents.public(moved)
 
     return blueprint

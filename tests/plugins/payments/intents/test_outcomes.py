@@ -196,24 +196,28 @@ async def test_a_payment_after_the_reservation_expired_is_kept_and_flagged_for_r
             settled = await stack.settled(tenant, intent_id, timeout=40)
             assert (settled["status"], settled["refund_required"]) == ("succeeded", True)
             assert await stack.order_status(tenant, order_id) == "expired"
-            listed = await _refunds(stack, tenant, intents_database)
-            assert [(item["id"], item["amount"], item["order_id"]) for item in listed] == [
-                (intent_id, 35_000, order_id)
-            ]
-            assert listed[0]["receipt"]
             anonymous = await stack.http.get("/admin/payments/refunds", headers={"Host": tenant.host})
             assert anonymous.status_code == 401
+            async with httpx.AsyncClient(base_url=stack.servers[0].base_url, timeout=30) as staff:
+                headers = {"Host": tenant.host} | await _staff(staff, tenant, intents_database)
+                listed = (await staff.get("/admin/payments/refunds", headers=headers)).json()["refunds"]
+                assert [(item["id"], item["amount"], item["order_id"]) for item in listed] == [
+                    (intent_id, 35_000, order_id)
+                ]
+                assert listed[0]["receipt"]
+                # Staff gave the money back by hand and say so: the intent is refunded and leaves the list.
+                done = await staff.post(f"/admin/payments/intents/{intent_id}/refunded", headers=headers)
+                assert (done.status_code, done.json()["status"]) == (200, "refunded"), done.text
+                again = await staff.post(f"/admin/payments/intents/{intent_id}/refunded", headers=headers)
+                assert (again.status_code, again.json()["code"]) == (409, "payment_not_refundable")
+                assert (await staff.get("/admin/payments/refunds", headers=headers)).json()["refunds"] == []
 
 
-async def _refunds(stack: Stack, tenant: Any, database: Database) -> list[dict[str, Any]]:
+async def _staff(http: httpx.AsyncClient, tenant: Any, database: Database) -> dict[str, str]:
+    """A staff member of the tenant, signed in: the headers that carry the session."""
     connection = await asyncpg.connect(database.owner_url)
     try:
         _, email = await create_staff(connection, tenant, email=f"staff-{uuid.uuid4().hex[:8]}@{tenant.host}")
     finally:
         await connection.close()
-    async with httpx.AsyncClient(base_url=stack.servers[0].base_url, timeout=30) as http:
-        staff = await sign_in(http, tenant.host, email)
-        answer = await http.get("/admin/payments/refunds", headers={"Host": tenant.host} | staff)
-    assert answer.status_code == 200, answer.text
-    refunds: list[dict[str, Any]] = answer.json()["refunds"]
-    return refunds
+    return await sign_in(http, tenant.host, email)
