@@ -4,10 +4,11 @@ import pluggy
 from quart import current_app
 from quart_schema import validate_querystring, validate_request, validate_response
 
-from kernel.commit import before_commit
+from kernel.commit import after_commit, before_commit
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.db import NoTenant
 from kernel.fields import CleanStr, MobileNumber, Model, PhoneNumber, Slug
+from kernel.inbox import Quarantine
 from kernel.kernel import Kernel
 from kernel.messaging import (
     ChannelCapability,
@@ -76,6 +77,7 @@ __all__ = [
     "PaymentStatus",
     "PhoneNumber",
     "Problem",
+    "Quarantine",
     "RequestMiddleware",
     "RoutePatterns",
     "SendError",
@@ -87,6 +89,7 @@ __all__ = [
     "Template",
     "UnsupportedOperation",
     "WebhookRequest",
+    "after_commit",
     "before_commit",
     "check_route_pattern",
     "current_kernel",

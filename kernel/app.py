@@ -134,7 +134,8 @@ class SokoApp(Quart):
     async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
         """The view, inside its tenant's transaction when a tenant is bound: an exception or a 5xx rolls back.
 
-        Before a commit, the callbacks registered with `kernel.commit.before_commit` run in the same transaction.
+        Before a commit, the callbacks registered with `kernel.commit.before_commit` run in the same transaction;
+        after it, those registered with `after_commit`.
         """
         if tenant_id_var.get() is None:
             return await super().dispatch_request(request_context)
@@ -142,9 +143,10 @@ class SokoApp(Quart):
             response = await self.make_response(await super().dispatch_request(request_context))
             if response.status_code >= 500:
                 await transaction.rollback()
-            else:
-                await commit.run_before_commit(response)
-            return response
+                return response
+            await commit.run_before_commit(response)
+        await commit.run_after_commit()
+        return response
 
 
 async def _guarded(call: partial[Any]) -> Response:

@@ -157,7 +157,11 @@ def webhook_tenant(kernel: Kernel, receiver: str, event: object) -> Awaitable[st
 
 @hookspec
 def payment_event(kernel: Kernel, event: PaymentEvent) -> Awaitable[None] | None:
-    """A payment changed state, as verified and parsed by its provider. May be delivered more than once."""
+    """A payment changed state, as verified and parsed by its provider. May be delivered more than once.
+
+    Runs in the event's tenant transaction. Raise `kernel.Quarantine` for an event that must never apply (an amount
+    that is not the payment's): it is set aside at once; any other exception is retried by the webhook inbox.
+    """
 
 
 @hookspec

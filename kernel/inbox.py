@@ -9,7 +9,9 @@ changes nothing) and enqueues `kernel.process_webhook`, then acknowledges. The j
    all agree, and one tenant must come out, else the event is quarantined (logged, never delivered to a guess);
 3. in that tenant's transaction, marks the row processed (a conditional UPDATE that also locks it, so a
    concurrent copy of the job waits and then finds it done) and emits the event hook; both commit together, or
-   the row stays `received` for the next attempt.
+   the row stays `received` for the next attempt. A hook that finds the event can never apply (an amount that
+   does not match what it pays for) raises `Quarantine`: its writes roll back and the row is quarantined at once
+   instead of being retried.
 
 Crashed jobs come back through the stream's reclaim; rows whose job was lost (a failed enqueue, a failed hook)
 are enqueued again by the sweep, which every process ticks and one runs per period.
@@ -41,6 +43,13 @@ WebhookEvent = PaymentEvent | InboundMessage | DeliveryStatus
 _CODECS: dict[str, TypeAdapter[Any]] = {
     kind.__name__: TypeAdapter(kind) for kind in (PaymentEvent, InboundMessage, DeliveryStatus)
 }
+
+
+class Quarantine(Exception):
+    """Raised by an event hook for an event that must never be applied: set aside for an operator, not retried.
+
+    The message is the reason, stored and logged: keep phone numbers, receipts and secrets out of it.
+    """
 
 
 def encode(event: WebhookEvent) -> tuple[str, str]:
@@ -128,6 +137,8 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
             if not claimed:
                 return "done"
             await _emit(kernel, event)
+    except Quarantine as refused:
+        return await _quarantine(kernel, inbox_id, str(refused), context | {"tenant_id": tenant})
     except Exception:  # a failing hook leaves the row waiting: the sweep retries it, up to webhook_max_attempts
         log.exception("webhook event failed; it will be retried", extra=context | {"tenant_id": tenant})
         return "failed"

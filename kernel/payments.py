@@ -304,6 +304,8 @@ class PaymentProvider(WebhookReceiver[PaymentEvent]):
     """
 
     capabilities: frozenset[PaymentCapability] = frozenset()
+    # Seconds a pending payment waits for its webhook before reconciliation asks `get_status`.
+    reconcile_after: float = 120.0
 
     @abstractmethod
     async def initiate(self, intent: PaymentIntent) -> PaymentResult:

@@ -19,18 +19,22 @@ _TAKE_ID = """python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'""
 
 
 def try_it(bind: str) -> list[str]:
-    """Shell lines from the catalogue to a placed order. Each can be pasted on its own; CART and ORDER carry the
-    ids from one to the next. The checkout's Idempotency-Key is made from the cart: a cart is checked out once,
-    so pasting the line again replays the same order instead of failing."""
+    """Shell lines from the catalogue to a paid order. Each can be pasted on its own; CART and ORDER carry the
+    ids from one to the next. The checkout's Idempotency-Key is made from the cart and the payment's from the
+    order: a cart is checked out once and an order paid once, so pasting a line again replays its answer instead
+    of failing. The payment goes to M-Pesa's simulator (payments_mpesa in simulator mode), which answers the
+    prompt for the customer and calls back; a moment later the order is paid."""
     url = f"http://{bind}"
     host = f"-H 'Host: {DEMO_STORE}.localhost'"
     checkout = '{\\"cart_id\\": \\"$CART\\", \\"customer_phone\\": \\"0712345678\\"}'
+    pay = '{\\"order_id\\": \\"$ORDER\\", \\"provider\\": \\"mpesa\\", \\"phone\\": \\"0712345678\\"}'
     return [
         f"curl -s {host} {url}/products",
         f"CART=$(curl -s {host} --json '{{}}' {url}/carts | {_TAKE_ID}); echo $CART",
         f"""curl -s {host} --json '{{"sku": "{CATALOGUE[0][0]}", "quantity": 2}}' {url}/carts/$CART/items""",
         f'ORDER=$(curl -s {host} -H "Idempotency-Key: checkout-$CART" --json "{checkout}" {url}/checkout'
         f" | {_TAKE_ID}); echo $ORDER",
+        f'curl -s {host} -H "Idempotency-Key: pay-$ORDER" --json "{pay}" {url}/payments/intents',
     ]
 
 

@@ -53,8 +53,28 @@ async def mark_paid(connection: asyncpg.Connection, order_id: uuid.UUID, payment
 
 async def expire_due(connection: asyncpg.Connection) -> int:
     """Expire every unpaid order past its time and release its stock; run twice, the second run finds none."""
+    return await _expire(connection, "expires_at <= now()")
+
+
+async def release(connection: asyncpg.Connection, order_id: uuid.UUID) -> bool:
+    """Expire one unpaid order now and give its stock back (its payment failed); False if it was not unpaid."""
+    return await _expire(connection, "id = $1", order_id) == 1
+
+
+async def payable(connection: asyncpg.Connection, order_id: uuid.UUID) -> dict[str, Any] | None:
+    """What paying the order needs to know of it, or None when there is no such order."""
+    row = await connection.fetchrow(
+        "SELECT id::text, status, currency, total_minor, customer_phone, expires_at, "
+        "status = 'pending_payment' AND expires_at > now() AS payable FROM orders WHERE id = $1",
+        order_id,
+    )
+    return None if row is None else dict(row)
+
+
+async def _expire(connection: asyncpg.Connection, condition: str, *args: object) -> int:
     expired = await connection.fetch(
-        "UPDATE orders SET status = 'expired' WHERE status = 'pending_payment' AND expires_at <= now() RETURNING id"
+        f"UPDATE orders SET status = 'expired' WHERE status = 'pending_payment' AND {condition} RETURNING id",  # noqa: S608 - condition is one of this module's constants
+        *args,
     )
     ids = [row["id"] for row in expired]
     if ids:

@@ -50,7 +50,7 @@ class MpesaSettings(BaseModel):
     # simulator mode, where it defaults to `http://<bind>`.
     callback_base_url: AnyHttpUrl | None = None
     # Seconds an STK push waits for its callback before reconciliation asks Daraja (STK Query).
-    reconcile_after: int = Field(default=120, ge=30, le=86_400)
+    reconcile_after: int = Field(default=120, ge=5, le=86_400)
     # Timeouts of every Daraja call, in seconds.
     connect_timeout: float = Field(default=5.0, gt=0, le=60)
     read_timeout: float = Field(default=30.0, gt=0, le=120)

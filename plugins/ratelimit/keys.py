@@ -63,12 +63,13 @@ class CounterKeys:
 
 
 def _body_values(body: Any, kinds: set[KeyKind]) -> dict[KeyKind, str | None]:
-    """Normalized values of the body's `phone`, `email` and `cart_id`; a missing or odd-typed field counts as none."""
+    """Normalized values of the body's `phone`, `email`, `cart_id` and `order_id`; a missing or odd-typed field
+    counts as none."""
     if not isinstance(body, dict):
         return {}
     raw = {kind: body.get(str(kind)) for kind in kinds}
     text = {kind: str(value).strip() for kind, value in raw.items() if isinstance(value, str | int)}
-    normalize = {KeyKind.PHONE: _phone, KeyKind.EMAIL: str.casefold, KeyKind.CART_ID: str}
+    normalize = {KeyKind.PHONE: _phone, KeyKind.EMAIL: str.casefold, KeyKind.CART_ID: str, KeyKind.ORDER_ID: str}
     return {kind: normalize[kind](value) for kind, value in text.items() if value}
 
 

@@ -25,10 +25,11 @@ class KeyKind(StrEnum):
     PHONE = "phone"  # the JSON body's `phone`, in E.164 (kernel.fields rules)
     EMAIL = "email"  # the JSON body's `email`, trimmed and case-folded
     CART_ID = "cart_id"  # the JSON body's `cart_id`
+    ORDER_ID = "order_id"  # the JSON body's `order_id` (an order comes from one cart: paying it counts per cart)
     TENANT = "tenant"  # the tenant the request is bound to
 
 
-BODY_KEYS = frozenset({KeyKind.PHONE, KeyKind.EMAIL, KeyKind.CART_ID})
+BODY_KEYS = frozenset({KeyKind.PHONE, KeyKind.EMAIL, KeyKind.CART_ID, KeyKind.ORDER_ID})
 
 
 class Policy(BaseModel):
@@ -78,9 +79,17 @@ DEFAULT_POLICIES = [
         routes=["POST /payments/*", "POST /checkout"],
         limit=10,
         window_seconds=60,
-        keys=[KeyKind.CART_ID, KeyKind.TENANT],
+        keys=[KeyKind.CART_ID, KeyKind.ORDER_ID],
     ),
     Policy(name="webhooks", routes=["POST /webhooks/*"], limit=60, window_seconds=60, keys=[KeyKind.PROVIDER_IP]),
+    # The store's ceiling: a busy store takes many carts' payments a minute; a flood across made-up carts stops here.
+    Policy(
+        name="payments_tenant",
+        routes=["POST /payments/*", "POST /checkout"],
+        limit=600,
+        window_seconds=60,
+        keys=[KeyKind.TENANT],
+    ),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -122,9 +124,15 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
         ["bash", "-euo", "pipefail", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=60, check=False
     )
     assert shopped.returncode == 0, shopped.stdout + shopped.stderr
-    order_id = shopped.stdout.strip().splitlines()[-1]
-    order = httpx.get(f"{base}/orders/{order_id}", headers={"Host": "demo.localhost"}, timeout=10).json()
-    assert (order["status"], [line["sku"] for line in order["lines"]]) == ("pending_payment", ["chai-250g"])
+    intent = json.loads(shopped.stdout.strip().splitlines()[-1])  # the last line pays the order
+    assert (intent["status"], intent["amount"], intent["currency"]) == ("created", 70_000, "KES"), intent
+
+    def paid() -> dict[str, Any] | None:
+        order = httpx.get(f"{base}/orders/{intent['order_id']}", headers={"Host": "demo.localhost"}, timeout=10).json()
+        return order if order["status"] == "paid" else None
+
+    order = wait_for(paid, timeout=30, what="the M-Pesa simulator to pay the demo order")
+    assert [line["sku"] for line in order["lines"]] == ["chai-250g"]
 
     home = httpx.get(f"{base}/", headers={"Host": "demo.localhost"}, timeout=10)
     assert (home.status_code, home.json()["name"], home.json()["links"]["docs"]) == (200, "Demo store", "/docs")
