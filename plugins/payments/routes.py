@@ -14,6 +14,9 @@ from kernel import (
     Problem,
     after_commit,
     current_kernel,
+    openapi_extra,
+    operation_id,
+    problem_responses,
     validate_request,
     validate_response,
 )
@@ -26,6 +29,7 @@ from plugins.payments.states import Status, transition
 # Mobile money moves whole units of these currencies (M-Pesa takes whole shillings): refuse cents up front,
 # before anything is stored or any prompt is sent.
 WHOLE_UNITS_ONLY = frozenset({"KES"})
+_NOT_FOUND = "`payment_not_found`: no payment has this id"
 
 
 class NewIntent(Model):
@@ -67,6 +71,24 @@ def payments_blueprint() -> Blueprint:
     blueprint = Blueprint("payments", __name__)
 
     @blueprint.post("/payments/intents")
+    @openapi_extra(
+        responses=problem_responses(
+            {
+                400: "`idempotency_key_missing`",
+                404: "`order_not_found`: no order has this id",
+                409: "`order_not_payable`; `payment_in_progress` (with its `intent_id`); `idempotency_key_reused`",
+                422: "`provider_not_available`: the shop takes no payments by it; `amount_not_whole`",
+            }
+        ),
+        links={
+            "201": {
+                "get_intent": {
+                    "operationId": operation_id("get", "payments.get_intent"),
+                    "parameters": {"path.intent_id": "$response.body#/id"},
+                }
+            }
+        },
+    )
     @validate_request(NewIntent)
     @validate_response(Intent, 201)
     async def create_intent(data: NewIntent) -> tuple[dict[str, Any], int]:
@@ -103,6 +125,7 @@ def payments_blueprint() -> Blueprint:
         return intent, 201
 
     @blueprint.get("/payments/intents/<intent_id>")
+    @openapi_extra(responses=problem_responses({404: _NOT_FOUND}))
     @validate_response(Intent)
     async def get_intent(intent_id: str) -> dict[str, Any]:
         parsed = intents.parse_id(intent_id)
@@ -119,6 +142,11 @@ def payments_blueprint() -> Blueprint:
         return {"refunds": await intents.refunds(current_kernel().connection())}
 
     @blueprint.post("/admin/payments/intents/<intent_id>/refunded")
+    @openapi_extra(
+        responses=problem_responses(
+            {404: _NOT_FOUND, 409: "`payment_not_refundable`: only a succeeded payment can be refunded"}
+        )
+    )
     @require_staff()
     @validate_response(Intent)
     async def record_refund(intent_id: str) -> dict[str, Any]:
