@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
@@ -46,6 +45,10 @@ class Checkout(Model):
     customer_phone: MobileNumber
 
 
+def _settings() -> CommerceSettings:
+    return current_kernel().settings_of("commerce", CommerceSettings)
+
+
 def commerce_blueprint() -> Blueprint:
     blueprint = Blueprint("commerce", __name__)
 
@@ -58,7 +61,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_request(NewCart)
     @validate_response(schemas.Cart, 201)
     async def create_cart(data: NewCart) -> tuple[dict[str, Any], int]:
-        currency = data.currency or current_kernel().settings_of("commerce", CommerceSettings).default_currency
+        currency = data.currency or _settings().default_currency
         return await carts.create_cart(current_kernel().connection(), currency), 201
 
     @blueprint.get("/carts/<cart_id>")
@@ -71,7 +74,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_response(schemas.Cart, 201)
     async def add_item(cart_id: str, data: NewItem) -> tuple[dict[str, Any], int]:
         cart = carts.parse_id(cart_id, "cart")
-        return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity), 201
+        return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity, _settings()), 201
 
     @blueprint.patch("/carts/<cart_id>/items/<sku>")
     @validate_request(LineQuantity)
@@ -79,22 +82,21 @@ def commerce_blueprint() -> Blueprint:
     async def change_item(cart_id: str, sku: str, data: LineQuantity) -> dict[str, Any]:
         """Set a line's quantity (0 removes it), e.g. to drop what went out of stock before checking out."""
         cart = carts.parse_id(cart_id, "cart")
-        return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity)
+        return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity, _settings())
 
     @blueprint.delete("/carts/<cart_id>/items/<sku>")
     @validate_response(schemas.Cart)
     async def remove_item(cart_id: str, sku: str) -> dict[str, Any]:
         """Remove a line from the cart."""
-        return await carts.set_quantity(current_kernel().connection(), carts.parse_id(cart_id, "cart"), sku, 0)
+        cart = carts.parse_id(cart_id, "cart")
+        return await carts.set_quantity(current_kernel().connection(), cart, sku, 0, _settings())
 
     @blueprint.post("/checkout")
     @validate_request(Checkout)
     @validate_response(schemas.Order, 201)
     async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
-        kernel = current_kernel()
-        ttl = timedelta(seconds=kernel.settings_of("commerce", CommerceSettings).reservation_ttl_seconds)
         cart = carts.parse_id(data.cart_id, "cart")
-        return await checkout.checkout(kernel.connection(), cart, data.customer_phone, ttl), 201
+        return await checkout.checkout(current_kernel().connection(), cart, data.customer_phone, _settings()), 201
 
     @blueprint.get("/orders/<order_id>")
     @validate_response(schemas.Order)
