@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field
-from quart import Blueprint
+from quart import Blueprint, request
 
 from kernel import CleanStr, MobileNumber, Model, current_kernel, validate_request, validate_response
-from plugins.auth.public import require_staff
+from plugins.auth.public import Role, current_principal, require_staff
 from plugins.commerce import carts, catalog, checkout, orders, schemas
 from plugins.commerce.settings import CommerceSettings
 
+ORDER_TOKEN_HEADER = "X-Order-Token"  # noqa: S105 - a header name, not a secret
 Quantity = Field(gt=0, le=10_000, strict=True)
 
 
@@ -93,15 +94,28 @@ def commerce_blueprint() -> Blueprint:
 
     @blueprint.post("/checkout")
     @validate_request(Checkout)
-    @validate_response(schemas.Order, 201)
+    @validate_response(schemas.PlacedOrder, 201)
     async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
         cart = carts.parse_id(data.cart_id, "cart")
-        return await checkout.checkout(current_kernel().connection(), cart, data.customer_phone, _settings()), 201
+        principal = current_principal()
+        customer = principal.user_id if principal is not None and principal.role is Role.CUSTOMER else None
+        placed = await checkout.checkout(
+            current_kernel().connection(), cart, data.customer_phone, _settings(), customer_id=customer
+        )
+        return placed, 201
 
     @blueprint.get("/orders/<order_id>")
     @validate_response(schemas.Order)
     async def get_order(order_id: str) -> dict[str, Any]:
-        return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"))
+        """The order, for staff of the store, the customer signed in when it was placed, or whoever sends the
+        checkout's `access_token` as `X-Order-Token`; anyone else gets 404 `order_not_found`."""
+        principal = current_principal()
+        reader = orders.Reader(
+            staff=principal is not None and principal.role.is_staff,
+            customer_id=principal.user_id if principal is not None and principal.role is Role.CUSTOMER else None,
+            token=request.headers.get(ORDER_TOKEN_HEADER),
+        )
+        return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"), reader)
 
     @blueprint.post("/admin/products")
     @require_staff()

@@ -123,8 +123,6 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
     )
     assert shopped.returncode == 0, shopped.stdout + shopped.stderr
     order_id = shopped.stdout.strip().splitlines()[-1]
-    order = httpx.get(f"{base}/orders/{order_id}", headers={"Host": "demo.localhost"}, timeout=10).json()
-    assert (order["status"], [line["sku"] for line in order["lines"]]) == ("pending_payment", ["chai-250g"])
 
     home = httpx.get(f"{base}/", headers={"Host": "demo.localhost"}, timeout=10)
     assert (home.status_code, home.json()["name"], home.json()["links"]["docs"]) == (200, "Demo store", "/docs")
@@ -142,6 +140,8 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
             json={"sku": "newcomer-mug", "name": "Mug", "price_minor": 900, "on_hand": 3},
         )
         assert added.status_code == 201, added.text
+        order = http.get(f"/orders/{order_id}", headers={"Cookie": cookies}).json()  # staff read any order
+    assert (order["status"], [line["sku"] for line in order["lines"]]) == ("pending_payment", ["chai-250g"])
 
     # A second terminal: no SOKO_* variable at all, in the project directory, as the README says.
     bare = {key: value for key, value in os.environ.items() if not key.startswith("SOKO_")}
