@@ -81,6 +81,13 @@ DEFAULT_POLICIES = [
         keys=[KeyKind.CART_ID, KeyKind.TENANT],
     ),
     Policy(name="webhooks", routes=["POST /webhooks/*"], limit=60, window_seconds=60, keys=[KeyKind.PROVIDER_IP]),
+    Policy(
+        name="token_refresh",
+        routes=["POST /auth/token/refresh"],
+        limit=30,
+        window_seconds=60,
+        keys=[KeyKind.CLIENT_IP],
+    ),
 ]
 
 
