@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import is_dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 from quart import Quart, Request, Response, request
@@ -41,6 +42,8 @@ error_log = logging.getLogger("soko.error")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
 _INVALID_HOST = Problem(400, "invalid_host", "The Host header is not a valid host name.")
+_HOST_MISMATCH = Problem(400, "host_mismatch", "The request target names another host than the Host header.")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _BODY_TIMEOUT = Problem(408, "request_timeout", "The request body did not arrive in time; send it again.")
 
 
@@ -51,7 +54,7 @@ class SokoRequest(Request):
     """
 
     max_json_depth: int = 32
-    invalid_host: bool = False
+    refusal: Problem | None = None  # what the request gets instead of being served, decided before routing
     _parsed: Any = Ellipsis
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
@@ -69,6 +72,10 @@ class SokoConnection(ASGIHTTPConnection):
 
     The limit is fixed when the request is created, before its body arrives, so it is set here rather than in a
     view: Meta's webhooks may carry up to ~3 MB, while everything else keeps `max_body_bytes`.
+
+    An absolute-form target (`GET http://beta.example/x`) whose authority is not the Host header is refused with
+    400 `host_mismatch`: RFC 9112 lets the target's authority win, while tenancy scopes by Host, so serving it
+    would let a proxy routing by one and soko scoping by the other disagree about the store.
     """
 
     app: SokoApp
@@ -76,11 +83,24 @@ class SokoConnection(ASGIHTTPConnection):
     def _create_request_from_scope(self, send: Any) -> Request:
         created = super()._create_request_from_scope(send)
         created.max_json_depth = self.app.kernel.settings.max_json_depth
+        target = self.scope["path"]
+        if target[:1] != "/" and _authority(target) != _authority(f"{self.scope['scheme']}://{created.host}"):
+            created.refusal = _HOST_MISMATCH
         limit = self.app.body_limits.get(created.path)
         if limit is not None:
             created.body = created.body_class(created.content_length, limit)
             created.max_content_length = limit
         return created
+
+
+def _authority(url: str) -> tuple[str, int | None]:
+    """Host (lower case) and port (the scheme's default when none is written) of an absolute URL."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is no number: nothing equals it
+        return ("", -1)
+    return ((parts.hostname or "").rstrip("."), port or _DEFAULT_PORTS.get(parts.scheme.lower()))
 
 
 class SokoApp(Quart):
@@ -122,8 +142,9 @@ class SokoApp(Quart):
 
     async def _serve(self, current: Request, request_context: RequestContext | None) -> Response:
         """The whole body first (kernel.bodies: no layer waits on a slow client), then the pipeline and the view."""
-        if getattr(current, "invalid_host", False):
-            raise _INVALID_HOST
+        refusal = getattr(current, "refusal", None)
+        if refusal is not None:
+            raise refusal
         try:
             await current.get_data()
         except RequestTimeout:
@@ -140,7 +161,7 @@ class SokoApp(Quart):
         except BadHost:
             if request is None:
                 raise
-            request.invalid_host = True  # type: ignore[attr-defined]
+            request.refusal = _INVALID_HOST  # type: ignore[attr-defined]
             return None
 
     async def _pipeline(self, index: int, current: Request, request_context: RequestContext | None) -> Response:
