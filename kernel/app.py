@@ -41,10 +41,11 @@ error_log = logging.getLogger("soko.error")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
-_INVALID_HOST = Problem(400, "invalid_host", "The Host header is not a valid host name.")
-_HOST_MISMATCH = Problem(400, "host_mismatch", "The request target names another host than the Host header.")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_BODY_TIMEOUT = Problem(408, "request_timeout", "The request body did not arrive in time; send it again.")
+# Refusals the kernel makes before the pipeline; each request gets its own Problem (a raised one keeps frames).
+_INVALID_HOST = (400, "invalid_host", "The Host header is not a valid host name.")
+_HOST_MISMATCH = (400, "host_mismatch", "The request target names another host than the Host header.")
+_BODY_TIMEOUT = (408, "request_timeout", "The request body did not arrive in time; send it again.")
 
 
 class SokoRequest(Request):
@@ -85,7 +86,7 @@ class SokoConnection(ASGIHTTPConnection):
         created.max_json_depth = self.app.kernel.settings.max_json_depth
         target = self.scope["path"]
         if target[:1] != "/" and _authority(target) != _authority(f"{self.scope['scheme']}://{created.host}"):
-            created.refusal = _HOST_MISMATCH
+            created.refusal = Problem(*_HOST_MISMATCH)
         limit = self.app.body_limits.get(created.path)
         if limit is not None:
             created.body = created.body_class(created.content_length, limit)
@@ -148,7 +149,7 @@ class SokoApp(Quart):
         try:
             await current.get_data()
         except RequestTimeout:
-            raise _BODY_TIMEOUT from None
+            raise Problem(*_BODY_TIMEOUT) from None
         if self.kernel.middleware:
             return await self._pipeline(0, current, request_context)
         return await super().full_dispatch_request(request_context)
@@ -161,7 +162,7 @@ class SokoApp(Quart):
         except BadHost:
             if request is None:
                 raise
-            request.refusal = _INVALID_HOST  # type: ignore[attr-defined]
+            request.refusal = Problem(*_INVALID_HOST)  # type: ignore[attr-defined]
             return None
 
     async def _pipeline(self, index: int, current: Request, request_context: RequestContext | None) -> Response:
