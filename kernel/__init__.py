@@ -4,6 +4,7 @@ import pluggy
 from quart import current_app
 from quart_schema import validate_querystring, validate_request, validate_response
 
+from kernel.bodies import json_body
 from kernel.commit import after_commit, before_commit
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.db import NoTenant
@@ -94,6 +95,7 @@ __all__ = [
     "check_route_pattern",
     "current_kernel",
     "hookimpl",
+    "json_body",
     "openapi_extra",
     "operation_id",
     "periodic_per_tenant",

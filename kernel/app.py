@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import is_dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 from quart import Quart, Request, Response, request
@@ -20,11 +21,13 @@ from quart.asgi import ASGIHTTPConnection
 from quart.ctx import RequestContext
 from quart.globals import request_ctx
 from quart.typing import ResponseReturnValue
+from quart.wrappers import BaseRequestWebsocket
 from quart_schema.conversion import convert_response_return_value
 from quart_schema.validation import QuerystringValidationError, RequestSchemaValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadHost, HTTPException, RequestTimeout
+from werkzeug.routing import MapAdapter
 
-from kernel import commit, openapi
+from kernel import bodies, commit, openapi
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
@@ -38,21 +41,31 @@ error_log = logging.getLogger("soko.error")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INTERNAL = Problem(500, "internal_error", "The server could not complete the request.")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Refusals the kernel makes before the pipeline; each request gets its own Problem (a raised one keeps frames).
+_INVALID_HOST = (400, "invalid_host", "The Host header is not a valid host name.")
+_HOST_MISMATCH = (400, "host_mismatch", "The request target names another host than the Host header.")
+_BODY_TIMEOUT = (408, "request_timeout", "The request body did not arrive in time; send it again.")
 
 
 class SokoRequest(Request):
-    """A body that is not JSON is the client's mistake (415 or 400), never a server error."""
+    """A body that is not JSON is the client's mistake (415 or 400), never a server error; it is parsed once.
+
+    `max_json_depth` is set by `SokoConnection` when the request is created (see kernel.bodies).
+    """
+
+    max_json_depth: int = 32
+    refusal: Problem | None = None  # what the request gets instead of being served, decided before routing
+    _parsed: Any = Ellipsis
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
-        if not (force or silent or self.is_json):
+        if not (force or self.is_json):
+            if silent:
+                return None
             raise Problem(415, "unsupported_media_type", "Send the body as application/json.")
-        try:
-            return await super().get_json(force=force, silent=silent, cache=cache)
-        except UnicodeDecodeError:  # Quart decodes before parsing, outside on_json_loading_failed
-            raise Problem(400, "validation_error", "The request body is not valid UTF-8.") from None
-
-    def on_json_loading_failed(self, error: Exception | None) -> Any:
-        raise Problem(400, "validation_error", "The request body is not valid JSON.")
+        if self._parsed is Ellipsis:
+            self._parsed = bodies.parse_json(await self.get_data(), self.max_json_depth)
+        return self._parsed
 
 
 class SokoConnection(ASGIHTTPConnection):
@@ -60,17 +73,35 @@ class SokoConnection(ASGIHTTPConnection):
 
     The limit is fixed when the request is created, before its body arrives, so it is set here rather than in a
     view: Meta's webhooks may carry up to ~3 MB, while everything else keeps `max_body_bytes`.
+
+    An absolute-form target (`GET http://beta.example/x`) whose authority is not the Host header is refused with
+    400 `host_mismatch`: RFC 9112 lets the target's authority win, while tenancy scopes by Host, so serving it
+    would let a proxy routing by one and soko scoping by the other disagree about the store.
     """
 
     app: SokoApp
 
     def _create_request_from_scope(self, send: Any) -> Request:
         created = super()._create_request_from_scope(send)
+        created.max_json_depth = self.app.kernel.settings.max_json_depth
+        target = self.scope["path"]
+        if target[:1] != "/" and _authority(target) != _authority(f"{self.scope['scheme']}://{created.host}"):
+            created.refusal = Problem(*_HOST_MISMATCH)
         limit = self.app.body_limits.get(created.path)
         if limit is not None:
             created.body = created.body_class(created.content_length, limit)
             created.max_content_length = limit
         return created
+
+
+def _authority(url: str) -> tuple[str, int | None]:
+    """Host (lower case) and port (the scheme's default when none is written) of an absolute URL."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is no number: nothing equals it
+        return ("", -1)
+    return ((parts.hostname or "").rstrip("."), port or _DEFAULT_PORTS.get(parts.scheme.lower()))
 
 
 class SokoApp(Quart):
@@ -90,13 +121,10 @@ class SokoApp(Quart):
         request_id = offered if trusted else os.urandom(16).hex()
         tokens = (request_id_var.set(request_id), tenant_id_var.set(None), user_id_var.set(None))
         try:
-            if self.kernel.middleware:
-                response = await _guarded(partial(self._pipeline, 0, current, request_context))
-            else:
-                try:
-                    response = await super().full_dispatch_request(request_context)
-                except Exception as error:  # as _guarded does, without a closure per request
-                    response = problem_for(error).to_response()
+            try:
+                response = await self._serve(current, request_context)
+            except Exception as error:  # as _guarded does, without a closure per request
+                response = problem_for(error).to_response()
             response.headers["X-Request-ID"] = request_id
             rule = current.url_rule
             latency_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -112,6 +140,30 @@ class SokoApp(Quart):
             for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
                 var.reset(token)
             commit.reset()
+
+    async def _serve(self, current: Request, request_context: RequestContext | None) -> Response:
+        """The whole body first (kernel.bodies: no layer waits on a slow client), then the pipeline and the view."""
+        refusal = getattr(current, "refusal", None)
+        if refusal is not None:
+            raise refusal
+        try:
+            await current.get_data()
+        except RequestTimeout:
+            raise Problem(*_BODY_TIMEOUT) from None
+        if self.kernel.middleware:
+            return await self._pipeline(0, current, request_context)
+        return await super().full_dispatch_request(request_context)
+
+    def create_url_adapter(self, request: BaseRequestWebsocket | None) -> MapAdapter | None:
+        """Quart's adapter; a Host no IDNA codec takes (`alpha..localhost`) is marked for a 400 instead of a 500
+        raised before the request reaches the kernel (werkzeug's BadHost, with no access-log line)."""
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            if request is None:
+                raise
+            request.refusal = Problem(*_INVALID_HOST)  # type: ignore[attr-defined]
+            return None
 
     async def _pipeline(self, index: int, current: Request, request_context: RequestContext | None) -> Response:
         """Run middleware `index` around the rest; past the last one, Quart's own dispatch."""
@@ -181,6 +233,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     app.kernel = kernel
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = kernel.settings.body_timeout
     app.body_limits = {
         path: limit for _, limits in kernel.call("body_limits", kernel=kernel) for path, limit in limits.items()
     }

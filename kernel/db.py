@@ -7,8 +7,11 @@ set with `set_config(..., true)`, so it lasts exactly one transaction and nothin
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -61,26 +64,88 @@ def create_engine(url: str) -> PostgresEngine:
     return _Engine(config={"dsn": url}, extensions=())
 
 
-class _ReleasingTransaction(PostgresTransaction):
-    """piccolo's transaction, except that its connection always goes back to the pool.
+class _LazyConnection:
+    """The connection of a `_LazyTransaction`, standing in until the first statement needs the real one.
 
-    piccolo's `__aenter__` keeps the connection it acquired when BEGIN is interrupted (a client that hangs up
-    cancels its request's task), and its `__aexit__` skips the release when the rollback fails: either way the
-    connection is lost to the pool, idle in transaction. asyncpg's release rolls back and resets whatever it gets.
+    Every coroutine method of asyncpg's Connection (`fetch`, `execute`, ... and piccolo's queries, which call
+    `fetch`) first opens the transaction; anything else is read from the open connection.
     """
 
-    __slots__ = ()
+    __slots__ = ("_transaction",)
+
+    def __init__(self, transaction: _LazyTransaction) -> None:
+        self._transaction = transaction
+
+    def __getattr__(self, name: str) -> Any:
+        if not inspect.iscoroutinefunction(getattr(asyncpg.Connection, name, None)):
+            return getattr(self._transaction.opened(), name)
+
+        async def on_open_connection(*args: Any, **kwargs: Any) -> Any:
+            connection = await self._transaction.open()
+            return await getattr(connection, name)(*args, **kwargs)
+
+        return on_open_connection
+
+
+class _LazyTransaction(PostgresTransaction):
+    """A tenant's transaction that takes its pooled connection only when its first statement runs.
+
+    Entering it does no I/O, so a view that answers without the database, or waits on something else first (a
+    provider's API), holds no connection meanwhile. The first statement acquires one, runs BEGIN and sets
+    `app.current_tenant` for this transaction only (`set_config(..., true)`), then runs. On every exit (commit,
+    rollback, an exception, a cancelled task) an acquired connection goes back to the pool: piccolo's own
+    transaction keeps it when BEGIN is interrupted, and skips the release when the rollback fails. asyncpg's
+    release rolls back and resets whatever it gets.
+    """
+
+    __slots__ = ("_opened", "_opening", "_tenant")
+
+    def __init__(self, engine: PostgresEngine, tenant: str) -> None:
+        super().__init__(engine, allow_nested=False)
+        self._tenant = tenant
+        self._opened: asyncpg.Connection | None = None
+        self._opening = asyncio.Lock()
+        self.connection = _LazyConnection(self)
 
     async def __aenter__(self) -> PostgresTransaction:
-        self.connection = await self.get_connection()
-        try:
-            self.transaction = self.connection.transaction()
-            await self.begin()
-        except BaseException:
-            await self._give_back()
-            raise
         self.context = self.engine.current_transaction.set(self)
         return self
+
+    def opened(self) -> asyncpg.Connection:
+        if self._opened is None:
+            raise RuntimeError("the transaction has run no statement yet, so it has no connection")
+        return self._opened
+
+    async def open(self) -> asyncpg.Connection:
+        """The transaction's connection, in its transaction with the tenant set; acquired on the first call."""
+        if self._opened is not None:
+            return self._opened
+        async with self._opening:  # two statements started at once must not take two connections
+            if self._opened is None:
+                connection = await self.get_connection()
+                try:
+                    self.transaction = connection.transaction()
+                    await self.transaction.start()
+                    await connection.execute("SELECT set_config('app.current_tenant', $1, true)", self._tenant)
+                except BaseException:
+                    await _give_back(self.engine, connection)
+                    raise
+                self._opened = connection
+        return self._opened
+
+    async def commit(self) -> None:
+        if self._opened is not None:
+            await self.transaction.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        if self._opened is not None:
+            await self.transaction.rollback()
+        self._rolled_back = True
+
+    async def savepoint(self, name: str | None = None) -> Any:
+        await self.open()
+        return await super().savepoint(name)
 
     async def __aexit__(self, exception_type: object, exception: BaseException | None, traceback: object) -> bool:
         try:
@@ -90,21 +155,25 @@ class _ReleasingTransaction(PostgresTransaction):
                 await self.commit()
         finally:
             self.engine.current_transaction.reset(self.context)
-            await self._give_back()
+            if self._opened is not None:
+                await _give_back(self.engine, self._opened)
         return exception is None
 
-    async def _give_back(self) -> None:
-        if self.engine.pool:
-            await self.engine.pool.release(self.connection)
-        else:
-            await self.connection.close()
+
+async def _give_back(engine: PostgresEngine, connection: asyncpg.Connection) -> None:
+    """Return `connection` to the pool, even when the task is cancelled again meanwhile."""
+    if engine.pool:
+        await asyncio.shield(engine.pool.release(connection))
+    else:
+        await asyncio.shield(connection.close())
 
 
 @asynccontextmanager
 async def tenant_transaction(
     engine: PostgresEngine, tenant_id: str | None = None
 ) -> AsyncIterator[PostgresTransaction]:
-    """One transaction on one pooled connection, scoped to a tenant (the bound one when not given).
+    """One transaction on one pooled connection, scoped to a tenant (the bound one when not given); the
+    connection is taken at the first statement (`_LazyTransaction`).
 
     Refuses to nest: piccolo's nested transactions are not savepoints, and a nested call for another tenant would
     silently re-scope the outer one.
@@ -112,8 +181,7 @@ async def tenant_transaction(
     tenant = tenant_id if tenant_id is not None else tenant_id_var.get()
     if not tenant:
         raise NoTenant("no tenant is bound: pass tenant_id or run inside a tenant's request or job")
-    async with _ReleasingTransaction(engine, allow_nested=False) as transaction:
-        await transaction.connection.execute("SELECT set_config('app.current_tenant', $1, true)", str(tenant))
+    async with _LazyTransaction(engine, str(tenant)) as transaction:
         token = tenant_id_var.set(str(tenant))
         try:
             yield transaction

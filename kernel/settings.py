@@ -48,6 +48,11 @@ class KernelSettings(BaseModel):
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # Seconds a request body may take to arrive, read whole before any middleware or view runs: a slower client
+    # gets 408 `request_timeout` and holds nothing meanwhile (no database connection, no idempotency claim).
+    body_timeout: float = Field(default=10.0, gt=0, le=3_600)
+    # How deep a JSON body may nest arrays and objects; deeper is 400 `validation_error` (the parser recurses).
+    max_json_depth: int = Field(default=32, ge=1, le=500)
     default_region: str = Field(default="KE", min_length=2, max_length=2)
     queue_name: str = "soko"
     queue_reclaim_after_ms: int = Field(default=60_000, ge=100)

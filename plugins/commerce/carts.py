@@ -1,4 +1,8 @@
-"""Carts: what a customer means to buy. A cart is checked out once; its order keeps the prices it had then."""
+"""Carts: what a customer means to buy. A cart is checked out once; its order keeps the prices it had then.
+
+A line holds at most `max_line_quantity` and a cart totals at most `max_order_total_minor`: a change past either is
+a 409 and is rolled back with the request's transaction, so no sum ever overflows the database's bigint.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from kernel import Problem
+from plugins.commerce.settings import CommerceSettings
 
 
 def parse_id(text: str, what: str) -> uuid.UUID:
@@ -47,7 +52,9 @@ async def _open_cart(connection: asyncpg.Connection, cart_id: uuid.UUID) -> asyn
     return cart
 
 
-async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
+async def add_item(
+    connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int, limits: CommerceSettings
+) -> dict[str, Any]:
     """Add `quantity` of a product (to what the cart holds of it already). Stock is checked at checkout."""
     cart = await _open_cart(connection, cart_id)
     product = await connection.fetchrow("SELECT id, currency FROM products WHERE sku = $1", sku)
@@ -55,18 +62,49 @@ async def add_item(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str,
         raise Problem(404, "product_not_found", f"No product has the SKU {sku!r}.")
     if product["currency"] != cart["currency"]:
         raise Problem(409, "currency_mismatch", f"The cart is in {cart['currency']}, {sku!r} in {product['currency']}.")
-    await connection.execute(
+    held = await connection.fetchval(
         "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES ($1, $2, $3) "
-        "ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity",
+        "ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = cart_items.quantity + EXCLUDED.quantity "
+        "RETURNING quantity",
         cart_id,
         product["id"],
         quantity,
     )
-    return await get_cart(connection, cart_id)
+    check_line(held, limits)
+    return within_limits(await get_cart(connection, cart_id), limits)
 
 
-async def set_quantity(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int) -> dict[str, Any]:
+def check_line(quantity: int, limits: CommerceSettings) -> None:
+    if quantity > limits.max_line_quantity:
+        raise Problem(
+            409,
+            "line_quantity_exceeded",
+            f"A cart line may hold at most {limits.max_line_quantity} of a product.",
+            max_line_quantity=limits.max_line_quantity,
+        )
+
+
+def check_total(total_minor: int, limits: CommerceSettings) -> None:
+    if total_minor > limits.max_order_total_minor:
+        raise Problem(
+            409,
+            "order_total_exceeded",
+            f"A cart may total at most {limits.max_order_total_minor} minor units.",
+            max_order_total_minor=limits.max_order_total_minor,
+        )
+
+
+def within_limits(cart: dict[str, Any], limits: CommerceSettings) -> dict[str, Any]:
+    """The cart, once its total is known to be within the limit."""
+    check_total(cart["total_minor"], limits)
+    return cart
+
+
+async def set_quantity(
+    connection: asyncpg.Connection, cart_id: uuid.UUID, sku: str, quantity: int, limits: CommerceSettings
+) -> dict[str, Any]:
     """Change how many of a line the cart holds; 0 removes the line. A line not in the cart is a 404."""
+    check_line(quantity, limits)
     await _open_cart(connection, cart_id)
     if quantity == 0:
         changed = await connection.fetchval(
@@ -85,4 +123,4 @@ async def set_quantity(connection: asyncpg.Connection, cart_id: uuid.UUID, sku: 
         )
     if changed is None:
         raise Problem(404, "cart_item_not_found", f"The cart holds no {sku[:64]!r}.")
-    return await get_cart(connection, cart_id)
+    return within_limits(await get_cart(connection, cart_id), limits)

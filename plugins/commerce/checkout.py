@@ -16,7 +16,8 @@ from typing import Any
 import asyncpg
 
 from kernel import Problem
-from plugins.commerce import orders
+from plugins.commerce import carts, orders
+from plugins.commerce.settings import CommerceSettings
 
 _RESERVE = (
     "UPDATE inventory SET reserved = reserved + $2 WHERE product_id = $1 AND on_hand - reserved >= $2 "
@@ -26,9 +27,15 @@ _LINE_FIELDS = ("product_id", "sku", "name", "quantity", "price_minor")
 
 
 async def checkout(
-    connection: asyncpg.Connection, cart_id: uuid.UUID, customer_phone: str, ttl: timedelta
+    connection: asyncpg.Connection,
+    cart_id: uuid.UUID,
+    customer_phone: str,
+    limits: CommerceSettings,
+    customer_id: str | None = None,
 ) -> dict[str, Any]:
-    """The new `pending_payment` order of the cart, its stock reserved until `ttl` from now."""
+    """The new `pending_payment` order of the cart, its stock reserved for `reservation_ttl_seconds`, with the
+    `access_token` that reads it later (handed out once; the order keeps its hash). `customer_id`, the signed-in
+    customer, may read it too."""
     cart = await connection.fetchrow(
         "UPDATE carts SET status = 'checked_out' WHERE id = $1 AND status = 'open' RETURNING currency", cart_id
     )
@@ -48,18 +55,22 @@ async def checkout(
         if await connection.fetchval(_RESERVE, line["product_id"], line["quantity"]) is None:
             raise Problem(409, "out_of_stock", f"Not enough {line['sku']!r} in stock.", sku=line["sku"])
     total = sum(line["quantity"] * line["price_minor"] for line in lines)
+    carts.check_total(total, limits)  # the cart was within it when it changed; prices may have moved since
+    token, token_hash = orders.new_access_token()
     order_id = await connection.fetchval(
-        "INSERT INTO orders (cart_id, status, customer_phone, currency, total_minor, expires_at) "
-        "VALUES ($1, 'pending_payment', $2, $3, $4, now() + $5) RETURNING id",
+        "INSERT INTO orders (cart_id, status, customer_phone, currency, total_minor, expires_at, access_token_hash, "
+        "customer_id) VALUES ($1, 'pending_payment', $2, $3, $4, now() + $5, $6, $7::uuid) RETURNING id",
         cart_id,
         customer_phone,
         cart["currency"],
         total,
-        ttl,
+        timedelta(seconds=limits.reservation_ttl_seconds),
+        token_hash,
+        customer_id,
     )
     await connection.executemany(
         "INSERT INTO order_lines (order_id, product_id, sku, name, quantity, unit_price_minor) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
         [(order_id, *(line[field] for field in _LINE_FIELDS)) for line in lines],
     )
-    return await orders.get_order(connection, order_id)
+    return await orders.get_order(connection, order_id) | {"access_token": token}

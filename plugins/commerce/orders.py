@@ -1,8 +1,15 @@
-"""Orders after checkout: read one, mark it paid, expire the unpaid ones and give their stock back."""
+"""Orders after checkout: read one, mark it paid, expire the unpaid ones and give their stock back.
+
+An order holds the customer's phone number, so it is read only by staff of the store, by the customer who was
+signed in when checking out, or with the token the checkout answered with (`X-Order-Token`); docs/commerce.md.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -20,10 +27,38 @@ class PaidOutcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
-async def get_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who asks to read an order: staff of the store, the signed-in customer's id, the checkout's token."""
+
+    staff: bool = False
+    customer_id: str | None = None
+    token: str | None = None
+
+
+def new_access_token() -> tuple[str, bytes]:
+    """A token for the customer who checks out (256 random bits) and its SHA-256, which is all that is stored."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def get_order(
+    connection: asyncpg.Connection, order_id: uuid.UUID, reader: Reader | None = None
+) -> dict[str, Any]:
+    """The order, for `reader` (None: the module's own callers, who just wrote it). An order `reader` may not see
+    is a 404 like a missing one, so the answer says nothing about which ids exist."""
+    reader = reader or Reader(staff=True)
     order = await connection.fetchrow(
-        "SELECT id::text, status, customer_phone, currency, total_minor, expires_at, paid_at FROM orders WHERE id = $1",
+        "SELECT id::text, status, customer_phone, currency, total_minor, expires_at, paid_at FROM orders "
+        "WHERE id = $1 AND ($2 OR customer_id = $3::uuid OR access_token_hash = $4)",
         order_id,
+        reader.staff,
+        reader.customer_id,
+        token_hash(reader.token) if reader.token else None,
     )
     if order is None:
         raise Problem(404, "order_not_found", f"No order has the id {order_id}.")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
-from quart import Blueprint
+from quart import Blueprint, request
 
 from kernel import CleanStr, MobileNumber, Model, current_kernel, openapi_extra, validate_request, validate_response
-from plugins.auth.public import require_staff
+from plugins.auth.public import Role, current_principal, require_staff
 from plugins.commerce import api_docs, carts, catalog, checkout, orders, schemas
 from plugins.commerce.settings import CommerceSettings
 
+ORDER_TOKEN_HEADER = "X-Order-Token"  # noqa: S105 - a header name, not a secret
 Quantity = Field(gt=0, le=10_000, strict=True)
 
 
@@ -46,6 +46,10 @@ class Checkout(Model):
     customer_phone: MobileNumber
 
 
+def _settings() -> CommerceSettings:
+    return current_kernel().settings_of("commerce", CommerceSettings)
+
+
 def commerce_blueprint() -> Blueprint:
     blueprint = Blueprint("commerce", __name__)
 
@@ -59,7 +63,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_request(NewCart)
     @validate_response(schemas.Cart, 201)
     async def create_cart(data: NewCart) -> tuple[dict[str, Any], int]:
-        currency = data.currency or current_kernel().settings_of("commerce", CommerceSettings).default_currency
+        currency = data.currency or _settings().default_currency
         return await carts.create_cart(current_kernel().connection(), currency), 201
 
     @blueprint.get("/carts/<cart_id>")
@@ -74,7 +78,7 @@ def commerce_blueprint() -> Blueprint:
     @validate_response(schemas.Cart, 201)
     async def add_item(cart_id: str, data: NewItem) -> tuple[dict[str, Any], int]:
         cart = carts.parse_id(cart_id, "cart")
-        return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity), 201
+        return await carts.add_item(current_kernel().connection(), cart, data.sku, data.quantity, _settings()), 201
 
     @blueprint.patch("/carts/<cart_id>/items/<sku>")
     @openapi_extra(**api_docs.CHANGE_ITEM)
@@ -83,30 +87,42 @@ def commerce_blueprint() -> Blueprint:
     async def change_item(cart_id: str, sku: str, data: LineQuantity) -> dict[str, Any]:
         """Set a line's quantity (0 removes it), e.g. to drop what went out of stock before checking out."""
         cart = carts.parse_id(cart_id, "cart")
-        return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity)
+        return await carts.set_quantity(current_kernel().connection(), cart, sku, data.quantity, _settings())
 
     @blueprint.delete("/carts/<cart_id>/items/<sku>")
     @openapi_extra(**api_docs.CHANGE_ITEM)
     @validate_response(schemas.Cart)
     async def remove_item(cart_id: str, sku: str) -> dict[str, Any]:
         """Remove a line from the cart."""
-        return await carts.set_quantity(current_kernel().connection(), carts.parse_id(cart_id, "cart"), sku, 0)
+        cart = carts.parse_id(cart_id, "cart")
+        return await carts.set_quantity(current_kernel().connection(), cart, sku, 0, _settings())
 
     @blueprint.post("/checkout")
     @openapi_extra(**api_docs.CHECK_OUT)
     @validate_request(Checkout)
-    @validate_response(schemas.Order, 201)
+    @validate_response(schemas.PlacedOrder, 201)
     async def check_out(data: Checkout) -> tuple[dict[str, Any], int]:
-        kernel = current_kernel()
-        ttl = timedelta(seconds=kernel.settings_of("commerce", CommerceSettings).reservation_ttl_seconds)
         cart = carts.parse_id(data.cart_id, "cart")
-        return await checkout.checkout(kernel.connection(), cart, data.customer_phone, ttl), 201
+        principal = current_principal()
+        customer = principal.user_id if principal is not None and principal.role is Role.CUSTOMER else None
+        placed = await checkout.checkout(
+            current_kernel().connection(), cart, data.customer_phone, _settings(), customer_id=customer
+        )
+        return placed, 201
 
     @blueprint.get("/orders/<order_id>")
     @openapi_extra(**api_docs.GET_ORDER)
     @validate_response(schemas.Order)
     async def get_order(order_id: str) -> dict[str, Any]:
-        return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"))
+        """The order, for staff of the store, the customer signed in when it was placed, or whoever sends the
+        checkout's `access_token` as `X-Order-Token`; anyone else gets 404 `order_not_found`."""
+        principal = current_principal()
+        reader = orders.Reader(
+            staff=principal is not None and principal.role.is_staff,
+            customer_id=principal.user_id if principal is not None and principal.role is Role.CUSTOMER else None,
+            token=request.headers.get(ORDER_TOKEN_HEADER),
+        )
+        return await orders.get_order(current_kernel().connection(), carts.parse_id(order_id, "order"), reader)
 
     @blueprint.post("/admin/products")
     @openapi_extra(**api_docs.CREATE_PRODUCT)

@@ -52,3 +52,9 @@ class Order(BaseModel):
     expires_at: str
     paid_at: str | None
     lines: list[OrderLine]
+
+
+class PlacedOrder(Order):
+    """The checkout's answer: the order and the token that reads it (send it as `X-Order-Token`); shown once."""
+
+    access_token: str

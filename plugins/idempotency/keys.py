@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from kernel import Problem
 
@@ -27,12 +28,12 @@ def parse_key(values: list[str]) -> str:
     return key
 
 
-def fingerprint(method: str, route: str, body: bytes) -> str:
-    """sha256 of the method, the route template and the body as canonical JSON (key order and spacing ignored)."""
-    try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
-        canonical = body  # not JSON: the bytes as sent
+def fingerprint(method: str, route: str, body: bytes, document: Any) -> str:
+    """sha256 of the method, the route template and the body: canonical JSON for a JSON body (key order and
+    spacing ignored; `document` is the kernel's one parse of it), the bytes as sent for any other."""
+    canonical = body
+    if document is not None:
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     digest = hashlib.sha256()
     for part in (method.encode(), route.encode(), canonical):
         digest.update(len(part).to_bytes(8, "big") + part)

@@ -29,6 +29,7 @@ from kernel import (
     RoutePatterns,
     Stage,
     before_commit,
+    json_body,
     tenant_id_var,
     user_id_var,
 )
@@ -70,8 +71,8 @@ class IdempotencyMiddleware(RequestMiddleware):
             log.error("idempotency: %s %s is covered but tenancy exempts it", request.method, request.path)
             raise Problem(500, "idempotency_unscoped", "This route is misconfigured: it has no tenant.")
         route = request.url_rule.rule if request.url_rule is not None else request.path
-        body = await request.get_data()
-        key = records.Key(user_id_var.get() or "", raw_key, fingerprint(request.method, route, body))
+        digest = fingerprint(request.method, route, await request.get_data(), await json_body(request))
+        key = records.Key(user_id_var.get() or "", raw_key, digest)
         found = await records.claim(self._kernel, key, self._lease, self._retention)
         if isinstance(found, uuid.UUID):
             return await self._run_once(key, found, call_next)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from quart import Request
 
-from kernel import PhoneNumber, tenant_id_var
+from kernel import PhoneNumber, json_body, tenant_id_var
 from plugins.ratelimit.settings import BODY_KEYS, KeyKind, Policy
 
 NO_TENANT = "-"
@@ -41,14 +41,15 @@ class CounterKeys:
         self._client_address = client_address
 
     async def for_request(self, request: Request, policies: Sequence[Policy]) -> list[Counter]:
-        """Read the body only when a matched policy counts by something in it."""
+        """Parse the body only when a matched policy counts by something in it; a body that is JSON only in name
+        is refused (400) by `json_body` before anything is counted, as the view would refuse it."""
         kinds = {kind for policy in policies for kind in policy.keys}
         tenant = tenant_id_var.get()
         values: dict[KeyKind, str | None] = {KeyKind.TENANT: tenant}
         if kinds & {KeyKind.CLIENT_IP, KeyKind.PROVIDER_IP}:
             values[KeyKind.CLIENT_IP] = values[KeyKind.PROVIDER_IP] = self._client_address(request)
         if kinds & BODY_KEYS:
-            values |= _body_values(await request.get_json(silent=True), kinds & BODY_KEYS)
+            values |= _body_values(await json_body(request), kinds & BODY_KEYS)
         tag = tenant or NO_TENANT
         return [
             Counter(policy, self._key(tag, policy, kind, value))

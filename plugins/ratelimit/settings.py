@@ -90,6 +90,13 @@ DEFAULT_POLICIES = [
         window_seconds=60,
         keys=[KeyKind.TENANT],
     ),
+    Policy(
+        name="token_refresh",
+        routes=["POST /auth/token/refresh"],
+        limit=30,
+        window_seconds=60,
+        keys=[KeyKind.CLIENT_IP],
+    ),
 ]
 
 

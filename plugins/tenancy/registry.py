@@ -1,7 +1,9 @@
 """The tenant registry's operations, shared by the admin API, the CLI and `soko dev`'s seed.
 
-Each runs as the app role with no tenant bound (the registry's policies refuse writes inside a tenant's
-transaction). Every write announces the tenant once it committed, so every process drops what it cached.
+Each runs as the app role with no tenant bound. Reads are plain queries; writes go through the registry's
+SECURITY DEFINER functions (`soko_tenant_*`), the only way to write it: the app role has no direct write, so no
+other statement of the web process can suspend or re-point a store (see the 2026-12-03 tenancy migration). Every
+write announces the tenant once it committed, so every process drops what it cached.
 Errors are problems with stable codes: the API returns them, the CLI prints their detail.
 """
 
@@ -38,13 +40,8 @@ async def list_all() -> list[TenantInfo]:
     return await _infos(None)
 
 
-# One statement, so the tenant and its domains are written together or not at all, without an explicit
-# transaction (piccolo's loses its connection when a client hangs up during BEGIN; see kernel/db.py).
-_CREATE = """
-WITH tenant AS (INSERT INTO tenants (slug, name) VALUES ({}, {}) RETURNING id),
-     domains AS (INSERT INTO tenant_domains (domain, tenant) SELECT unnest({}::varchar[]), id FROM tenant)
-SELECT id::text AS id FROM tenant
-"""
+# One statement: the function writes the tenant and its domains together or not at all.
+_CREATE = "SELECT soko_tenant_create({}, {}, {}::text[])::text AS id"
 
 
 async def create(kernel: Kernel, slug: str, name: str, domains: Sequence[str] = ()) -> TenantInfo:
@@ -72,27 +69,26 @@ async def update(
     kernel: Kernel, ref: str, *, name: str | None = None, status: TenantStatus | None = None
 ) -> TenantInfo:
     tenant = await get(ref)
-    values = {column: value for column, value in ((Tenant.name, name), (Tenant.status, status)) if value is not None}
-    if not values:
+    if name is None and status is None:
         return tenant
-    await Tenant.update(values).where(Tenant.id == uuid.UUID(tenant.id))
+    await Tenant.raw("SELECT soko_tenant_update({}::uuid, {}, {})", tenant.id, name, status and str(status))
     return await _changed(kernel, tenant.id)
 
 
 async def add_domain(kernel: Kernel, ref: str, domain: str) -> TenantInfo:
     tenant = await get(ref)
-    await _writing(TenantDomain.insert(TenantDomain(domain=_checked_domain(kernel, domain), tenant=tenant.id)))
+    await _writing(
+        Tenant.raw("SELECT soko_tenant_add_domain({}::uuid, {})", tenant.id, _checked_domain(kernel, domain))
+    )
     return await _changed(kernel, tenant.id)
 
 
 async def remove_domain(kernel: Kernel, ref: str, domain: str) -> TenantInfo:
     tenant = await get(ref)
-    removed = await (
-        TenantDomain.delete()
-        .where((TenantDomain.domain == domain.strip().lower()) & (TenantDomain.tenant == uuid.UUID(tenant.id)))
-        .returning(TenantDomain.domain)
+    removed = await Tenant.raw(
+        "SELECT soko_tenant_remove_domain({}::uuid, {}) AS removed", tenant.id, domain.strip().lower()
     )
-    if not removed:
+    if not removed[0]["removed"]:
         raise Problem(404, "not_found", "This tenant has no such domain.")
     return await _changed(kernel, tenant.id)
 

@@ -1,8 +1,8 @@
 """The tenant registry's tables. Not tenant-owned: resolution reads them before any tenant is known.
 
-Row-level security still guards them (see the migration): with no tenant bound, the app role reads and writes
-every row (resolution, the admin API, the CLI); inside a tenant's transaction it sees its own tenant only and
-writes nothing, so a tenant-scoped bug cannot rename a store or take over another store's domain.
+Row-level security still guards them (see the migrations): with no tenant bound, the app role reads every row
+(resolution); inside a tenant's transaction it sees its own tenant only. It writes them only through the
+registry's SECURITY DEFINER functions (registry.py), so no other statement can rename, suspend or re-point a store.
 """
 
 from piccolo.columns import UUID, ForeignKey, OnDelete, Timestamptz, Varchar

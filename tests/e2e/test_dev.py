@@ -126,13 +126,13 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
     assert shopped.returncode == 0, shopped.stdout + shopped.stderr
     intent = json.loads(shopped.stdout.strip().splitlines()[-1])  # the last line pays the order
     assert (intent["status"], intent["amount"], intent["currency"]) == ("created", 70_000, "KES"), intent
+    order_id = intent["order_id"]
 
-    def paid() -> dict[str, Any] | None:
-        order = httpx.get(f"{base}/orders/{intent['order_id']}", headers={"Host": "demo.localhost"}, timeout=10).json()
-        return order if order["status"] == "paid" else None
+    def succeeded() -> dict[str, Any] | None:
+        found = httpx.get(f"{base}/payments/intents/{intent['id']}", headers={"Host": "demo.localhost"}, timeout=10)
+        return found.json() if found.json()["status"] == "succeeded" else None
 
-    order = wait_for(paid, timeout=30, what="the M-Pesa simulator to pay the demo order")
-    assert [line["sku"] for line in order["lines"]] == ["chai-250g"]
+    wait_for(succeeded, timeout=30, what="the M-Pesa simulator to pay the demo order")
 
     home = httpx.get(f"{base}/", headers={"Host": "demo.localhost"}, timeout=10)
     assert (home.status_code, home.json()["name"], home.json()["links"]["docs"]) == (200, "Demo store", "/docs")
@@ -150,6 +150,8 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
             json={"sku": "newcomer-mug", "name": "Mug", "price_minor": 900, "on_hand": 3},
         )
         assert added.status_code == 201, added.text
+        order = http.get(f"/orders/{order_id}", headers={"Cookie": cookies}).json()  # staff read any order
+    assert (order["status"], [line["sku"] for line in order["lines"]]) == ("paid", ["chai-250g"])
 
     # A second terminal: no SOKO_* variable at all, in the project directory, as the README says.
     bare = {key: value for key, value in os.environ.items() if not key.startswith("SOKO_")}

@@ -65,11 +65,13 @@ async def test_checkout_opens_a_pending_order_with_its_total_and_an_e164_phone(
             await store.add_product("mandazi", price_minor=1_500, on_hand=5)
             cart = await store.cart_with(("chai", 2), ("mandazi", 3))
             answer = await store.checkout(cart, key=str(uuid.uuid4()), phone="0712 345 678")
-            order = (await http.get(f"/orders/{answer.json()['id']}", headers=store.host)).json()
+            placed = answer.json()
+            token = {"X-Order-Token": placed.pop("access_token")}  # the customer's: see test_order_privacy
+            order = (await http.get(f"/orders/{placed['id']}", headers=store.host | token)).json()
             again = await store.checkout(cart, key=str(uuid.uuid4()))
             bad_phone = await store.checkout(await store.cart_with(("chai", 1)), key=str(uuid.uuid4()), phone="12")
     assert answer.status_code == 201, answer.text
-    assert order == answer.json()
+    assert order == placed
     assert (order["status"], order["currency"], order["total_minor"]) == ("pending_payment", "KES", 54_500)
     assert order["customer_phone"] == "+254712345678"
     assert [(line["sku"], line["quantity"]) for line in order["lines"]] == [("chai", 2), ("mandazi", 3)]

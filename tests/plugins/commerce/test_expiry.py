@@ -28,7 +28,7 @@ async def test_an_expired_reservation_returns_its_stock_through_the_worker(
             reserved_at_checkout = (await store.product("shuka"))["reserved"]
 
             async def expired() -> bool:
-                answer = await http.get(f"/orders/{order['id']}", headers=store.host)
+                answer = await http.get(f"/orders/{order['id']}", headers=store.host | store.staff)
                 return answer.json()["status"] == "expired"
 
             await eventually(expired, timeout=20, what="the worker to expire the order")

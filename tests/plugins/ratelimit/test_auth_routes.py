@@ -76,3 +76,11 @@ def test_sixth_code_request_for_one_phone_from_six_addresses_is_refused(server: 
             answers.append(http.post("/auth/otp/request", json={"phone": phone}))
     assert all(answer.status_code < 300 for answer in answers[:5]), answers[0].text
     assert answers[5].status_code == 429 and answers[5].json()["violated_policies"] == ["auth"]
+
+
+def test_token_refresh_is_limited_per_address(http: httpx.Client) -> None:
+    """Issue 13, item 10: refreshing was in no policy, so refresh tokens could be guessed at any rate."""
+    answers = [http.post("/auth/token/refresh", json={"refresh_token": f"guess-{n:016d}"}) for n in range(31)]
+    assert [answer.status_code for answer in answers[:30]] == [401] * 30, answers[0].text
+    assert answers[29].headers["RateLimit"].startswith('"token_refresh";r=0;t=')
+    assert answers[30].status_code == 429 and answers[30].json()["violated_policies"] == ["token_refresh"]

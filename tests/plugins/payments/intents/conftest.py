@@ -100,6 +100,8 @@ class Stack:
     simulator: DarajaSimulator
     database: Database
     http: httpx.AsyncClient = field(init=False)
+    # Each placed order's access token: orders are read by the customer who placed them (X-Order-Token).
+    order_tokens: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.http = httpx.AsyncClient(base_url=self.servers[0].base_url, timeout=30)
@@ -126,6 +128,7 @@ class Stack:
         )
         assert placed.status_code == 201, placed.text
         order_id: str = placed.json()["id"]
+        self.order_tokens[order_id] = placed.json()["access_token"]
         return order_id
 
     async def pay(
@@ -154,7 +157,9 @@ class Stack:
         return settled
 
     async def order_status(self, tenant: TestTenant, order_id: str) -> str:
-        answer = await self.http.get(f"/orders/{order_id}", headers={"Host": tenant.host})
+        headers = {"Host": tenant.host, "X-Order-Token": self.order_tokens[order_id]}
+        answer = await self.http.get(f"/orders/{order_id}", headers=headers)
+        assert answer.status_code == 200, answer.text
         status: str = answer.json()["status"]
         return status
 
