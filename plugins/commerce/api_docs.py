@@ -53,9 +53,28 @@ CHECK_OUT: dict[str, Any] = {
             409: f"{_CART_CHECKED_OUT}; `cart_empty`; `out_of_stock` (with the `sku` that is short)",
         }
     ),
-    "links": {"201": _link("get_order", "get", parameters={"path.order_id": "$response.body#/id"})},
+    "links": {
+        "201": _link(
+            "get_order",
+            "get",
+            parameters={"path.order_id": "$response.body#/id", "header.X-Order-Token": "$response.body#/access_token"},
+        )
+    },
 }
-GET_ORDER: dict[str, Any] = {"responses": problem_responses({404: "`order_not_found`: no order has this id"})}
+GET_ORDER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "X-Order-Token",
+            "in": "header",
+            "required": False,
+            "description": "The checkout's `access_token`, for a customer who was not signed in when ordering",
+            "schema": {"type": "string"},
+        }
+    ],
+    "responses": problem_responses(
+        {404: "`order_not_found`: no order has this id, or it is not yours (staff, its customer or its token)"}
+    ),
+}
 CREATE_PRODUCT: dict[str, Any] = {
     "responses": problem_responses({409: "`product_exists`: a product has this SKU already"})
 }
