@@ -3,8 +3,9 @@
 The HTTP route only verifies, parses, stores each event (unique per kind, receiver and dedupe key: a repeat
 changes nothing) and enqueues `kernel.process_webhook`, then acknowledges. The job:
 
-1. counts an attempt (outside any transaction, so a crash still counts) and gives up into quarantine after
-   `webhook_max_attempts`;
+1. claims the row for one retry interval and counts an attempt (outside any transaction, so a crash still
+   counts), giving up into quarantine after `webhook_max_attempts`; a job that finds the row claimed (the same
+   event delivered twice at once, each delivery enqueuing it) does nothing, so duplicates never use up attempts;
 2. resolves the tenant: the URL's per-tenant token if it had one, and every `webhook_tenant` answer; they must
    all agree, and one tenant must come out, else the event is quarantined (logged, never delivered to a guess);
 3. in that tenant's transaction, marks the row processed (a conditional UPDATE that also locks it, so a
@@ -118,7 +119,10 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
         row = await connection.fetchrow("SELECT * FROM soko_inbox_get($1)", inbox_id)
         if row is None or row["status"] != "received":
             return "done"
-        attempts = await connection.fetchval("SELECT soko_inbox_attempt($1)", inbox_id)
+        # Claimed for one retry interval: a concurrent job for the same row (a duplicate delivery) does nothing.
+        attempts = await connection.fetchval(
+            "SELECT soko_inbox_claim($1, $2)", inbox_id, kernel.settings.webhook_retry_seconds
+        )
     if attempts is None:
         return "done"
     context = {"inbox_id": inbox_id, "receiver": row["receiver"], "attempt": attempts}

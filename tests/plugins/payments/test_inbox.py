@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from kernel import inbox
 from kernel.testing.project import Project, Running, eventually
 from kernel.testing.services import Database, Servers
 from tests.plugins.payments.conftest import TenantRow, create_tenant, local_kernel, pay_project, signed
@@ -192,6 +193,7 @@ async def test_a_worker_killed_mid_delivery_converges_without_doubling(
     account = f"acct-{os.urandom(4).hex()}"
     tenant = await shop(stack_project, superuser, account)
     hold = stack_project.root / "hold"
+    (hold / "started").unlink(missing_ok=True)
     (hold / "hold").touch()
     ref = f"kill-{os.urandom(4).hex()}"
     try:
@@ -208,6 +210,37 @@ async def test_a_worker_killed_mid_delivery_converges_without_doubling(
     assert [tuple(row) for row in await deliveries(superuser, ref)] == [(tenant.id, tenant.id)]
     attempts = await superuser.fetchval("SELECT attempts FROM soko_kernel.webhook_inbox WHERE dedupe_key = $1", ref)
     assert attempts >= 2
+
+
+async def test_copies_of_an_event_being_applied_do_nothing_and_use_no_attempt(
+    stack_project: Project, servers: list[Running], superuser: asyncpg.Connection
+) -> None:
+    """Each delivery of a duplicate enqueues the event again; those jobs must neither wait on the one applying it
+    nor count attempts, or enough duplicates would quarantine an event that is being applied."""
+    account = f"acct-{os.urandom(4).hex()}"
+    tenant = await shop(stack_project, superuser, account)
+    hold = stack_project.root / "hold"
+    (hold / "started").unlink(missing_ok=True)
+    (hold / "hold").touch()
+    ref = f"lease-{os.urandom(4).hex()}"
+    try:
+        with stack_project.worker(name="leaseholder"):
+            assert (await post(servers[0], "/webhooks/payments/fakepay", callback(ref, account))).status_code == 200
+            await eventually(lambda: (hold / "started").exists(), timeout=TIMEOUT, what="the delivery to start")
+            inbox_id = await superuser.fetchval("SELECT id FROM soko_kernel.webhook_inbox WHERE dedupe_key = $1", ref)
+            with local_kernel(stack_project) as kernel:
+                async with kernel.running():
+                    copies = [inbox.process(kernel, inbox_id) for _ in range(4)]
+                    outcomes = await asyncio.wait_for(asyncio.gather(*copies), timeout=TIMEOUT)
+            assert outcomes == ["done"] * 4
+            (hold / "release").touch()
+            await settled(superuser, ref)
+    finally:
+        for name in ("hold", "release", "started"):
+            (hold / name).unlink(missing_ok=True)
+    attempts = await superuser.fetchval("SELECT attempts FROM soko_kernel.webhook_inbox WHERE id = $1", inbox_id)
+    assert attempts == 1
+    assert [tuple(row) for row in await deliveries(superuser, ref)] == [(tenant.id, tenant.id)]
 
 
 def _json(document: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,6 +40,8 @@ requires = ["tenancy"]
 
 _OUTCOMES = {"1": "paid", "2": "failed"}
 _REPORTED = {"paid": PaymentStatus.CAPTURED, "failed": PaymentStatus.FAILED, "pending": PaymentStatus.REQUIRES_ACTION}
+
+HOLD_SECONDS = 120.0  # a held delivery gives up after this, so a test that never releases it cannot hang
 
 
 class FakepaySettings(BaseModel):
@@ -136,5 +139,8 @@ async def payment_event(kernel: Kernel, event: PaymentEvent) -> None:
     hold_dir = kernel.settings_of("fakepay", FakepaySettings).hold_dir
     if hold_dir and (Path(hold_dir) / "hold").exists():
         (Path(hold_dir) / "started").write_text(event.dedupe_key)
+        deadline = time.monotonic() + HOLD_SECONDS
         while not (Path(hold_dir) / "release").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"held for {HOLD_SECONDS}s and never released")
             await asyncio.sleep(0.05)
