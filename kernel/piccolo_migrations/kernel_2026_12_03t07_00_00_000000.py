@@ -7,6 +7,8 @@ claims the row for `p_lease_seconds`; a job that finds it claimed does nothing, 
 lease runs out (a worker killed mid-event leaves it for the next sweep after that).
 """
 
+# ruff: noqa: S608 - the SQL below is built from this module's constants only
+
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 
