@@ -38,6 +38,7 @@ from kernel.payments import (
 from kernel.periodic import periodic_per_tenant
 from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
+from kernel.redis_client import RedisClient
 from kernel.routes import RoutePatterns, check_route_pattern
 from kernel.settings import SettingsError
 
@@ -75,6 +76,7 @@ __all__ = [
     "PaymentStatus",
     "PhoneNumber",
     "Problem",
+    "RedisClient",
     "RequestMiddleware",
     "RoutePatterns",
     "SendError",

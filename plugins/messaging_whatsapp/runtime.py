@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from kernel import Kernel
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
@@ -62,7 +61,7 @@ async def running(kernel: Kernel) -> AsyncIterator[None]:
     )
     redis = None
     if kernel.settings.redis_url is not None:
-        redis = Redis.from_url(kernel.settings.redis_url.get_secret_value())
+        redis = kernel.redis()
         runtime.pacing = Pacing(
             redis,
             prefix=f"soko:whatsapp:{kernel.settings.queue_name}",

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from kernel import Kernel
 from plugins.payments_mpesa.daraja import DarajaClient
@@ -48,8 +47,7 @@ async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
     state = runtime(kernel)
     settings = state.settings
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    redis = Redis.from_url(
-        kernel.settings.redis_url.get_secret_value(),
+    redis = kernel.redis(
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )

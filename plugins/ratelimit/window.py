@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from kernel import RedisClient
 from plugins.ratelimit.keys import Counter
 
 MICROSECONDS = 1_000_000
+Connect = Callable[..., RedisClient]
 
 # KEYS: the request's keys. ARGV[1]: this request's random member (64 bits: unique in practice); then per key:
 # its limit and its window in microseconds.
@@ -105,15 +106,14 @@ class SlidingWindow:
 
     def __init__(self, timeout_ms: int) -> None:
         self._timeout = timeout_ms / 1000
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._script: AsyncScript | None = None
 
     @asynccontextmanager
-    async def connected(self, url: str) -> AsyncIterator[None]:
-        """Create the client for the process's lifetime; connections are made on demand and remade after Redis
-        comes back, so nothing here needs Redis to be up."""
-        self._redis = Redis.from_url(
-            url,
+    async def connected(self, connect: Connect) -> AsyncIterator[None]:
+        """Create the client (`connect(**options)`, i.e. `kernel.redis`) for the process's lifetime; connections
+        are made on demand and remade after Redis comes back, so nothing here needs Redis to be up."""
+        self._redis = connect(
             socket_timeout=self._timeout,
             socket_connect_timeout=self._timeout,
             retry=Retry(NoBackoff(), 0),

@@ -23,7 +23,7 @@ XREAD_BLOCK_MS = 500
 def build_broker(queue_name: str, idle_timeout_ms: int) -> AsyncBroker:
     """The worker's broker and the tests' producer broker, so both register the same task names."""
     broker = create_broker(
-        REDIS_URL, queue_name=queue_name, idle_timeout_ms=idle_timeout_ms, xread_block_ms=XREAD_BLOCK_MS
+        Redis.from_url(REDIS_URL), queue_name=queue_name, idle_timeout_ms=idle_timeout_ms, xread_block_ms=XREAD_BLOCK_MS
     )
 
     @broker.task(task_name="soko_test.record_context")

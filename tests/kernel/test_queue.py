@@ -182,7 +182,9 @@ def stock_broker(queue: str, idle_timeout_ms: int) -> AsyncBroker:
 
 
 def reclaiming_broker(queue: str, idle_timeout_ms: int) -> AsyncBroker:
-    return create_broker(REDIS_URL, queue_name=queue, idle_timeout_ms=idle_timeout_ms, xread_block_ms=500)
+    return create_broker(
+        Redis.from_url(REDIS_URL), queue_name=queue, idle_timeout_ms=idle_timeout_ms, xread_block_ms=500
+    )
 
 
 @pytest.mark.parametrize(("make_broker", "reclaims"), [(stock_broker, False), (reclaiming_broker, True)])
