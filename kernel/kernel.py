@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import pluggy
@@ -24,7 +24,7 @@ from kernel.payments import PaymentProvider
 from kernel.periodic import periodic
 from kernel.pipeline import PlacedMiddleware, order_middleware
 from kernel.queue import create_broker
-from kernel.redis_client import RedisClient, redis_client
+from kernel.redis_client import RedisClient, opened, redis_client
 from kernel.routing import WebhookRoutes
 from kernel.settings import (
     KernelSettings,
@@ -96,6 +96,11 @@ class Kernel:
         redis-py connection `options`; the caller closes it (`aclose`). Plugins build every client here, so none
         needs to know how Redis is deployed; `kernel.redis_client.RedisNotConfigured` without SOKO_REDIS_URL."""
         return redis_client(self.settings, **options)
+
+    def redis_opened(self, **options: Any) -> AbstractAsyncContextManager[RedisClient]:
+        """`async with kernel.redis_opened(**options) as client`: `redis(**options)` for a lifespan, ready for
+        concurrent use from the start (a Cluster's topology is discovered first) and closed at exit."""
+        return opened(self.redis(**options))
 
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""

@@ -42,17 +42,16 @@ async def periodic_per_tenant(
     if kernel.broker is None or kernel.settings.redis_url is None:
         yield
         return
-    redis = kernel.redis()
-    stop = asyncio.Event()
-    ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
-    try:
-        yield
-    finally:
-        # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
-        stop.set()
-        ticker.cancel()
-        await asyncio.wait([ticker])
-        await redis.aclose()
+    async with kernel.redis_opened() as redis:
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
+        try:
+            yield
+        finally:
+            # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
+            stop.set()
+            ticker.cancel()
+            await asyncio.wait([ticker])
 
 
 async def _tick(

@@ -16,11 +16,14 @@ blocking reads alike. Building a client does no I/O.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from redis.asyncio import Redis, RedisCluster, Sentinel
 from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import RedisError
 
 from kernel.settings import KernelSettings
 
@@ -53,6 +56,23 @@ def redis_client(settings: KernelSettings, **options: Any) -> RedisClient:
     return sentinel.master_for(
         settings.redis_sentinel_service, db=int(database) if database.isdigit() else 0, **auth, **options
     )
+
+
+@asynccontextmanager
+async def opened(client: RedisClient) -> AsyncIterator[RedisClient]:
+    """`client` for a lifespan: a Cluster client learns the topology first, then it is closed at exit.
+
+    redis-py 8.1's RedisCluster discovers the cluster on its first command; when many requests send their first
+    commands at once, the discovery closes the seed-node connections the others are using and most of them fail.
+    Discovering once before serving avoids that. Best effort: a Redis that is down now is found by the first
+    command later, as with a single server, so starting never needs Redis up."""
+    if isinstance(client, RedisCluster):
+        with suppress(RedisError, OSError):
+            await client.initialize()
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 def _auth(url: SplitResult) -> dict[str, Any]:
