@@ -25,6 +25,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
+from kernel.settings import KernelSettings
 from kernel.testing.project import free_port, wait_for
 
 START_TIMEOUT_S = 30.0
@@ -346,3 +347,53 @@ def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+# -- Either Redis deployment, as soko's settings name it ---------------------------------------------------------
+
+
+@dataclass
+class RedisDeployment:
+    """A started Cluster or Sentinel deployment: the settings soko takes for it, and its primaries."""
+
+    kind: str  # SOKO_REDIS_MODE: cluster or sentinel
+    engine: RedisClusterEngine | RedisSentinelEngine
+
+    @property
+    def env(self) -> dict[str, str]:
+        """SOKO_* variables for soko processes."""
+        found = {"SOKO_REDIS_URL": self.engine.url, "SOKO_REDIS_MODE": self.kind}
+        if isinstance(self.engine, RedisSentinelEngine):
+            found["SOKO_REDIS_SENTINEL_SERVICE"] = self.engine.service
+        return found
+
+    @property
+    def settings(self) -> KernelSettings:
+        """The same as kernel settings, for clients built in the test process (`kernel.redis_client`)."""
+        return KernelSettings.model_validate({key.removeprefix("SOKO_").lower(): v for key, v in self.env.items()})
+
+    def primary_of(self, key: str) -> int | None:
+        """The port of the primary holding `key` now (a Sentinel deployment has one primary for every key)."""
+        if isinstance(self.engine, RedisClusterEngine):
+            return self.engine.primary_of(key)
+        return self.engine.primary_port()
+
+    def kill_primary_of(self, key: str) -> int:
+        """SIGKILL the primary holding `key`; its replica is promoted once the cluster or the Sentinels agree."""
+        port = self.primary_of(key)
+        servers = (
+            list(self.engine.nodes.values())
+            if isinstance(self.engine, RedisClusterEngine)
+            else [self.engine.primary, self.engine.replica]
+        )
+        next(server for server in servers if server.port == port).kill()
+        assert port is not None
+        return port
+
+
+@contextmanager
+def redis_deployment(kind: str) -> Iterator[RedisDeployment]:
+    """`redis_cluster()` or `redis_sentinel()` by SOKO_REDIS_MODE's name for it."""
+    starter = {"cluster": redis_cluster, "sentinel": redis_sentinel}[kind]
+    with starter() as engine:
+        yield RedisDeployment(kind, engine)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -26,11 +26,13 @@ from redis import Redis
 from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
-from kernel.redis_client import redis_client
-from kernel.settings import KernelSettings
-from kernel.testing.engines import RedisClusterEngine, RedisSentinelEngine, redis_cluster, redis_sentinel
+from kernel import PaymentError, PaymentErrorCode
+from kernel.redis_client import opened, redis_client
+from kernel.testing.engines import RedisClusterEngine, RedisDeployment, redis_deployment
 from kernel.testing.project import Project, Running, eventually
 from kernel.testing.services import Database, Servers
+from plugins.payments_mpesa.ledger import PushLedger
+from plugins.payments_mpesa.tokens import TokenCache
 from plugins.ratelimit.settings import DEFAULT_POLICIES
 from tests.kernel.queue_app import build_broker
 from tests.plugins.ratelimit.harness import COUNTING_TIMEOUT_MS, client, edgeprobe, probe_project, unique_address
@@ -54,55 +56,10 @@ STEADY = {
 RECOVERY_BOUND_S = 15.0
 
 
-@dataclass
-class Deployment:
-    """One Redis deployment as soko's settings name it, and how to find and kill the primary of a key."""
-
-    kind: str
-    engine: RedisClusterEngine | RedisSentinelEngine
-
-    @property
-    def env(self) -> dict[str, str]:
-        """SOKO_* variables for soko processes."""
-        found = {"SOKO_REDIS_URL": self.engine.url, "SOKO_REDIS_MODE": self.kind}
-        if isinstance(self.engine, RedisSentinelEngine):
-            found["SOKO_REDIS_SENTINEL_SERVICE"] = self.engine.service
-        return found
-
-    @property
-    def settings(self) -> KernelSettings:
-        return KernelSettings.model_validate({key.removeprefix("SOKO_").lower(): v for key, v in self.env.items()})
-
-    @property
-    def worker_env(self) -> dict[str, str]:
-        """The same Redis for tests/kernel/queue_app.py."""
-        service = self.env.get("SOKO_REDIS_SENTINEL_SERVICE")
-        return {"SOKO_TEST_REDIS_URL": self.engine.url, "SOKO_TEST_REDIS_MODE": self.kind} | (
-            {"SOKO_TEST_REDIS_SERVICE": service} if service else {}
-        )
-
-    def primary_of(self, key: str) -> int | None:
-        if isinstance(self.engine, RedisClusterEngine):
-            return self.engine.primary_of(key)
-        return self.engine.primary_port()
-
-    def kill_primary_of(self, key: str) -> int:
-        port = self.primary_of(key)
-        assert port is not None
-        servers = (
-            self.engine.nodes.values()
-            if isinstance(self.engine, RedisClusterEngine)
-            else [self.engine.primary, self.engine.replica]
-        )
-        next(server for server in servers if server.port == port).kill()
-        return port
-
-
 @pytest.fixture(scope="module", params=["cluster", "sentinel"])
-def deployment(request: pytest.FixtureRequest) -> Iterator[Deployment]:
-    starter = redis_cluster if request.param == "cluster" else redis_sentinel
-    with starter() as engine:
-        yield Deployment(request.param, engine)
+def deployment(request: pytest.FixtureRequest) -> Iterator[RedisDeployment]:
+    with redis_deployment(request.param) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +68,7 @@ def project(
     soko_servers: Servers,
     soko_database: Database,
     edgeprobe: Path,
-    deployment: Deployment,
+    deployment: RedisDeployment,
 ) -> Project:
     """The ratelimit plugin with the shipped policies and two test policies, on this deployment's Redis."""
     policies = [policy.model_dump(mode="json") for policy in DEFAULT_POLICIES] + [BURST, STEADY]
@@ -127,7 +84,7 @@ def project(
 
 
 @pytest.fixture
-def queue(deployment: Deployment) -> str:
+def queue(deployment: RedisDeployment) -> str:
     """A stream of the test's own, on the primary that also holds the tenant-less counters (slot of `{-}`), so
     killing that one primary takes both away at once."""
     counters = deployment.primary_of("{-}")
@@ -137,7 +94,7 @@ def queue(deployment: Deployment) -> str:
 
 
 @pytest.fixture
-async def producer(queue: str, deployment: Deployment) -> AsyncIterator[AsyncBroker]:
+async def producer(queue: str, deployment: RedisDeployment) -> AsyncIterator[AsyncBroker]:
     broker = build_broker(queue, IDLE_TIMEOUT_MS, deployment.settings)
     await broker.startup()
     try:
@@ -148,13 +105,13 @@ async def producer(queue: str, deployment: Deployment) -> AsyncIterator[AsyncBro
 
 @pytest.fixture
 def start_worker(
-    queue: str, deployment: Deployment, tmp_path: Path
+    queue: str, deployment: RedisDeployment, tmp_path: Path
 ) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     """`taskiq worker` processes of tests/kernel/queue_app.py on this deployment; SIGKILLed at teardown."""
     workers: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        env = os.environ | deployment.worker_env
+        env = os.environ | worker_env(deployment)
         env |= {"SOKO_TEST_QUEUE": queue, "SOKO_TEST_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS)}
         with (tmp_path / f"worker-{name}.log").open("wb") as log:
             worker = subprocess.Popen(
@@ -175,6 +132,14 @@ def start_worker(
             kill_group(worker)
 
 
+def worker_env(deployment: RedisDeployment) -> dict[str, str]:
+    """The deployment's Redis for tests/kernel/queue_app.py."""
+    service = deployment.env.get("SOKO_REDIS_SENTINEL_SERVICE")
+    return {"SOKO_TEST_REDIS_URL": deployment.engine.url, "SOKO_TEST_REDIS_MODE": deployment.kind} | (
+        {"SOKO_TEST_REDIS_SERVICE": service} if service else {}
+    )
+
+
 def kill_group(process: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(process.pid, 9)
@@ -183,7 +148,7 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=10)
 
 
-async def test_limits_are_exact_across_processes(project: Project, deployment: Deployment) -> None:
+async def test_limits_are_exact_across_processes(project: Project, deployment: RedisDeployment) -> None:
     """30 concurrent requests split between a 2-process and a 1-process `soko serve`: exactly the burst limit (20)
     is admitted, by both; the shipped auth policy refuses exactly the sixth login. Every counter key carries the
     `{tenant}` hash tag (`{-}` here, no tenant), so one Lua call's keys share a slot."""
@@ -214,7 +179,7 @@ async def test_limits_are_exact_across_processes(project: Project, deployment: D
     assert all(key.startswith(f"{{-}}:{namespace}:ratelimit:") for key in keys), keys
 
 
-def _keys_everywhere(deployment: Deployment, pattern: str) -> list[str]:
+def _keys_everywhere(deployment: RedisDeployment, pattern: str) -> list[str]:
     """`pattern`'s keys on every primary (a Cluster spreads them) or on the Sentinels' primary."""
     engine = deployment.engine
     ports = (
@@ -234,7 +199,7 @@ async def test_sigkilled_workers_job_finishes_on_another_and_every_job_runs_once
     start_worker: Callable[[str], subprocess.Popen[bytes]],
     tmp_path: Path,
     queue: str,
-    deployment: Deployment,
+    deployment: RedisDeployment,
 ) -> None:
     """Worker A takes a job and is SIGKILLed mid-job; B or C redelivers and finishes it with no new traffic needed.
     Then 30 jobs across B and C each run exactly once."""
@@ -267,9 +232,35 @@ def _lines(path: Path) -> list[str]:
     return _read(path).splitlines()
 
 
+async def test_daraja_token_and_push_claims_are_shared_by_every_client(deployment: RedisDeployment) -> None:
+    """Four processes' worth of clients (one each), 40 callers: one Daraja token fetch, and of 10 concurrent
+    claims of one idempotency key exactly one may push. The token's lock and the release script name one key
+    each, so a Cluster runs them on that key's node."""
+    prefix = f"soko-test-{uuid.uuid4().hex[:8]}"
+    fetches = 0
+
+    async def fetch() -> tuple[str, int]:
+        nonlocal fetches
+        fetches += 1
+        await asyncio.sleep(0.2)  # Daraja takes a while: the others must wait for this fetch, not start their own
+        return "token-1", 3600
+
+    async with AsyncExitStack() as stack:  # opened as the plugin's lifespan opens its client
+        clients = [await stack.enter_async_context(opened(redis_client(deployment.settings))) for _ in range(4)]
+        caches = [TokenCache(client, prefix, refresh_early=60, wait=10) for client in clients]
+        tokens = await asyncio.gather(*(caches[n % 4].get("consumer-key", fetch) for n in range(40)))
+        ledgers = [PushLedger(client, prefix, ttl=60) for client in clients]
+        claims = await asyncio.gather(
+            *(ledgers[n % 4].claim("tenant", "key-1") for n in range(10)), return_exceptions=True
+        )
+    assert (fetches, set(tokens)) == (1, {"token-1"})
+    assert [claim for claim in claims if not isinstance(claim, PaymentError)] == [None]
+    assert all(claim.code is PaymentErrorCode.UNAVAILABLE for claim in claims if isinstance(claim, PaymentError))
+
+
 async def test_primary_killed_mid_run_fails_over_without_restarts(
     project: Project,
-    deployment: Deployment,
+    deployment: RedisDeployment,
     producer: AsyncBroker,
     start_worker: Callable[[str], subprocess.Popen[bytes]],
     tmp_path: Path,
@@ -310,6 +301,7 @@ async def test_primary_killed_mid_run_fails_over_without_restarts(
             assert not killed_at or time.monotonic() - killed_at < 60, "soko did not recover within 60 s"
             await asyncio.sleep(0.02)
         statuses = Counter(status for _, status in outcomes)
+        await _until_serving(server)  # /readyz: the queue's client found the promoted primary too
     await eventually(lambda: set(accepted) <= set(_lines(record)), timeout=60, what="every accepted job to run")
 
     failed = [(t, s) for t, s in outcomes if s != 200]
