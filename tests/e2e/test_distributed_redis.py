@@ -179,18 +179,14 @@ async def test_limits_are_exact_across_processes(project: Project, deployment: R
     assert all(key.startswith(f"{{-}}:{namespace}:ratelimit:") for key in keys), keys
 
 
-def _keys_everywhere(deployment: RedisDeployment, pattern: str) -> list[str]:
-    """`pattern`'s keys on every primary (a Cluster spreads them) or on the Sentinels' primary."""
+def _keys_everywhere(deployment: RedisDeployment, pattern: str) -> set[str]:
+    """`pattern`'s keys on every node (a Cluster spreads them over its primaries; replicas hold copies)."""
     engine = deployment.engine
-    ports = (
-        [port for port in engine.nodes if engine.client(port).info("replication")["role"] == "master"]
-        if isinstance(engine, RedisClusterEngine)
-        else [engine.primary_port()]
-    )
-    found = []
-    for port in ports:
-        with Redis(port=port) as redis:
-            found += [key.decode() for key in redis.scan_iter(match=pattern, count=1000)]
+    servers = engine.nodes.values() if isinstance(engine, RedisClusterEngine) else [engine.primary, engine.replica]
+    found: set[str] = set()
+    for server in servers:
+        with Redis(port=server.port) as redis:
+            found |= {key.decode() for key in redis.scan_iter(match=pattern, count=1000)}
     return found
 
 
