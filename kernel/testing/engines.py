@@ -99,21 +99,24 @@ def _processes(prefix: str) -> Iterator[_Processes]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _redis_answers(port: int) -> bool:
-    try:
-        with Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
-            return bool(client.ping())
-    except (RedisError, OSError):
-        return False
-
-
 def _start_redis(processes: _Processes, name: str, port: int, *extra: str) -> Server:
     directory = processes.root / name
     directory.mkdir()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""]
     server = processes.start(name, port, [*argv, "--appendonly", "no", *extra])
-    wait_for(lambda: _redis_answers(port), timeout=START_TIMEOUT_S, what=f"{name} on {port}\n{server.log()}")
+    _wait_ready(server, "Ready to accept connections")
     return server
+
+
+def _wait_ready(server: Server, says: str) -> None:
+    """Until the server's own log says it is ready: a PING could reach another process that took the port between
+    free_port() and bind (this one then exits)."""
+    wait_for(
+        lambda: says in server.log() or server.process.poll() is not None,
+        timeout=START_TIMEOUT_S,
+        what=f"{server.name} on {server.port}",
+    )
+    assert server.process.poll() is None, f"{server.name} exited:\n{server.log()}"
 
 
 # -- Redis Cluster -------------------------------------------------------------------------------------------------
@@ -280,7 +283,7 @@ def redis_sentinel() -> Iterator[RedisSentinelEngine]:
                 f"sentinel failover-timeout {SENTINEL_SERVICE} 10000\n"
             )
             sentinel = processes.start(f"sentinel-{number}", port, ["redis-sentinel", str(config)])
-            wait_for(lambda port=port: _redis_answers(port), timeout=START_TIMEOUT_S, what=f"sentinel on {port}")
+            _wait_ready(sentinel, "+monitor master")
             sentinels.append(sentinel)
         engine = RedisSentinelEngine(primary, replica, sentinels)
         wait_for(engine.ready, timeout=START_TIMEOUT_S, what="the Sentinels to find the replica and each other")
@@ -333,20 +336,8 @@ def pgbouncer(direct_url: str, *, pool_size: int, users: dict[str, str]) -> Iter
             for path in processes.root.iterdir():
                 shutil.chown(path, user)
         server = processes.start("pgbouncer", port, [_binary("pgbouncer") or "pgbouncer", "pgbouncer.ini"], user=user)
-        wait_for(
-            lambda: _listening(port) or server.process.poll() is not None,
-            timeout=START_TIMEOUT_S,
-            what=f"pgbouncer to listen on {port}",
-        )
-        assert server.process.poll() is None, f"pgbouncer exited:\n{server.log()}"
+        _wait_ready(server, f"listening on 127.0.0.1:{port}")
         yield PgBouncerEngine(port, pool_size, server)
-
-
-def _listening(port: int) -> bool:
-    """Something listens on `port`."""
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 # -- Either Redis deployment, as soko's settings name it ---------------------------------------------------------
