@@ -218,6 +218,8 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
             redis_client(settings),
             queue_name=settings.queue_name,
             idle_timeout_ms=settings.queue_reclaim_after_ms,
+            replicas=settings.queue_replicas,
+            replica_wait_ms=settings.queue_replica_wait_ms,
         )
         kernel.broker.add_dependency_context({Kernel: kernel})
         for name, function in ((inbox.PROCESS_TASK, inbox.process_task), (inbox.SWEEP_TASK, inbox.sweep_task)):

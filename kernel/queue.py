@@ -7,6 +7,7 @@ Importing this module does no I/O; connections open on first use.
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar, Token
@@ -15,6 +16,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
@@ -27,6 +29,8 @@ log = logging.getLogger("soko.queue")
 _SOCKET_TIMEOUT_MS = 5000
 # How long a listener waits after a Redis error before reading again (a failover takes seconds).
 _LISTEN_RETRY_S = 0.5
+# At most one "too few replicas" warning per this many seconds per process.
+_UNDER_REPLICATED_LOG_S = 60.0
 
 # Label name -> the context variable it carries from the producer to the job.
 _CONTEXT_LABELS: dict[str, ContextVar[str | None]] = {
@@ -60,10 +64,15 @@ class StreamBroker(AsyncBroker):
         consumer_group: str,
         idle_timeout_ms: int,
         xread_block_ms: int,
+        replicas: int = 0,
+        replica_wait_ms: int = 500,
         batch: int = 100,
     ) -> None:
         super().__init__()
         self.redis = redis
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
+        self._warned_at = -_UNDER_REPLICATED_LOG_S
         self.queue_name = queue_name
         self.consumer_group_name = consumer_group
         self.consumer_name = str(uuid.uuid4())
@@ -85,7 +94,29 @@ class StreamBroker(AsyncBroker):
         await super().shutdown()
 
     async def kick(self, message: BrokerMessage) -> None:
-        await self.redis.xadd(self.queue_name, {b"data": message.message})
+        """XADD; with `replicas`, then WAIT on the same connection (one pipeline, sent to the stream's node on a
+        Cluster) until that many replicas hold the job, so the enqueue returns only once a failover keeps it."""
+        if not self.replicas:
+            await self.redis.xadd(self.queue_name, {b"data": message.message})
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.queue_name, {b"data": message.message})
+        on_stream_node = (
+            {"target_nodes": self.redis.get_node_from_key(self.queue_name)}
+            if isinstance(self.redis, RedisCluster)
+            else {}
+        )
+        pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms, **on_stream_node)
+        _, acknowledged = await pipe.execute()
+        if acknowledged < self.replicas and time.monotonic() - self._warned_at > _UNDER_REPLICATED_LOG_S:
+            self._warned_at = time.monotonic()
+            log.warning(
+                "queue %s: a job reached %d of %d replicas in %d ms; accepted, but a failover now could lose it",
+                self.queue_name,
+                acknowledged,
+                self.replicas,
+                self.replica_wait_ms,
+            )
 
     def _ack(self, message_id: bytes) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
@@ -128,6 +159,8 @@ def create_broker(
     consumer_group: str = "soko",
     idle_timeout_ms: int,
     xread_block_ms: int = 2000,
+    replicas: int = 0,
+    replica_wait_ms: int = 500,
 ) -> AsyncBroker:
     """Build the job broker on `redis`, with ContextMiddleware installed so every job carries its request context.
 
@@ -142,6 +175,8 @@ def create_broker(
         consumer_group=consumer_group,
         idle_timeout_ms=idle_timeout_ms,
         xread_block_ms=xread_block_ms,
+        replicas=replicas,
+        replica_wait_ms=replica_wait_ms,
     )
     return broker.with_middlewares(ContextMiddleware())
 

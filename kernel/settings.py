@@ -58,6 +58,11 @@ class KernelSettings(BaseModel):
     default_region: str = Field(default="KE", min_length=2, max_length=2)
     queue_name: str = "soko"
     queue_reclaim_after_ms: int = Field(default=60_000, ge=100)
+    # An enqueue waits (Redis WAIT) until this many replicas hold the job, at most queue_replica_wait_ms; then a
+    # primary that dies right after accepting a job cannot take it along. Fewer replicas in time: accepted anyway,
+    # with a warning (a lost replica must not stop the queue). 0: do not wait (a single Redis has no replica).
+    queue_replicas: int = Field(default=0, ge=0)
+    queue_replica_wait_ms: int = Field(default=500, ge=1)
     bind: str = "127.0.0.1:8000"
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)

@@ -217,12 +217,14 @@ def redis_cluster() -> Iterator[RedisClusterEngine]:
 
 
 def _replicas_synced(engine: RedisClusterEngine) -> bool:
-    for port in engine.nodes:
-        with engine.client(port) as client:
-            info = client.info("replication")
-        if info["role"] == "slave" and info.get("master_link_status") != "up":
-            return False
-    return True
+    return all(_link_up(port) for port in engine.nodes)
+
+
+def _link_up(port: int) -> bool:
+    """A primary, or a replica whose link to its primary is up (its first full sync is done)."""
+    with Redis(port=port, socket_timeout=2) as client:
+        info = client.info("replication")
+    return info["role"] != "slave" or info.get("master_link_status") == "up"
 
 
 # -- Redis Sentinel ------------------------------------------------------------------------------------------------
@@ -286,6 +288,7 @@ def redis_sentinel() -> Iterator[RedisSentinelEngine]:
             _wait_ready(sentinel, "+monitor master")
             sentinels.append(sentinel)
         engine = RedisSentinelEngine(primary, replica, sentinels)
+        wait_for(lambda: _link_up(replica.port), timeout=START_TIMEOUT_S, what="the replica to finish its first sync")
         wait_for(engine.ready, timeout=START_TIMEOUT_S, what="the Sentinels to find the replica and each other")
         yield engine
 
@@ -353,7 +356,7 @@ class RedisDeployment:
     @property
     def env(self) -> dict[str, str]:
         """SOKO_* variables for soko processes."""
-        found = {"SOKO_REDIS_URL": self.engine.url, "SOKO_REDIS_MODE": self.kind}
+        found = {"SOKO_REDIS_URL": self.engine.url, "SOKO_REDIS_MODE": self.kind, "SOKO_QUEUE_REPLICAS": "1"}
         if isinstance(self.engine, RedisSentinelEngine):
             found["SOKO_REDIS_SENTINEL_SERVICE"] = self.engine.service
         return found

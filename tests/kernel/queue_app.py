@@ -37,7 +37,11 @@ XREAD_BLOCK_MS = 500
 def build_broker(queue_name: str, idle_timeout_ms: int, redis: KernelSettings = REDIS) -> AsyncBroker:
     """The worker's broker and the tests' producer broker, so both register the same task names."""
     broker = create_broker(
-        client(redis), queue_name=queue_name, idle_timeout_ms=idle_timeout_ms, xread_block_ms=XREAD_BLOCK_MS
+        client(redis),
+        queue_name=queue_name,
+        idle_timeout_ms=idle_timeout_ms,
+        xread_block_ms=XREAD_BLOCK_MS,
+        replicas=redis.queue_replicas,
     )
 
     @broker.task(task_name="soko_test.record_context")
