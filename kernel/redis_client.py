@@ -9,9 +9,8 @@
 
 Credentials and TLS (`rediss://`) come from the first URL and apply to every node, and to the Sentinels (managed
 Sentinels usually share the data nodes' password); a Sentinel URL's path may name the database (`/2`), a Cluster
-has database 0 only. Every caller passes its own connection
-options (timeouts, retries, client name), so one client kind serves the limiter's 100 ms budget and the queue's
-blocking reads alike. Building a client does no I/O.
+has database 0 only. Every caller passes its own connection options (timeouts, retries, client name), so one
+client kind serves the limiter's 100 ms budget and the queue's blocking reads alike. Building a client does no I/O.
 """
 
 from __future__ import annotations
