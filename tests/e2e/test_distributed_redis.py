@@ -16,9 +16,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -26,8 +27,11 @@ from redis import Redis
 from taskiq import AsyncBroker
 from taskiq.exceptions import SendTaskError
 
-from kernel import PaymentError, PaymentErrorCode
+from kernel import PaymentError, PaymentErrorCode, hookimpl
+from kernel.kernel import build_kernel
+from kernel.periodic import periodic
 from kernel.redis_client import opened, redis_client
+from kernel.settings import RawSettings
 from kernel.testing.engines import RedisClusterEngine, RedisDeployment, redis_deployment
 from kernel.testing.project import Project, Running, eventually
 from kernel.testing.services import Database, Servers
@@ -252,6 +256,35 @@ async def test_daraja_token_and_push_claims_are_shared_by_every_client(deploymen
     assert (fetches, set(tokens)) == (1, {"token-1"})
     assert [claim for claim in claims if not isinstance(claim, PaymentError)] == [None]
     assert all(claim.code is PaymentErrorCode.UNAVAILABLE for claim in claims if isinstance(claim, PaymentError))
+
+
+async def _noop() -> None:
+    """The periodic task of the lock test; only enqueued, never run."""
+
+
+async def test_periodic_lock_lets_one_of_three_processes_enqueue_per_period(
+    deployment: RedisDeployment, queue: str
+) -> None:
+    """Three kernels (as three processes would) tick a 1 s periodic job: the `SET NX PX` lock lets one enqueue per
+    period, so the stream grows by about one job a second, not three."""
+    data = {key.removeprefix("SOKO_").lower(): value for key, value in deployment.env.items()} | {"queue_name": queue}
+    plugin = SimpleNamespace(register_tasks=hookimpl(lambda: {"tick": _noop}))
+    kernels = [build_kernel(RawSettings(Path.cwd(), "test", data), extra_plugins=[("ticking", plugin)]) for _ in "abc"]
+    async with AsyncExitStack() as stack, redis_client(deployment.settings) as redis:
+        for kernel in kernels:
+            assert kernel.broker is not None
+            await kernel.broker.startup()
+            stack.push_async_callback(kernel.broker.shutdown)
+        started = time.monotonic()
+        for kernel in kernels:
+            await stack.enter_async_context(periodic(kernel, "ticking.tick", 1.0))
+        await eventually(lambda: _at_least(redis.xlen(queue), 4), timeout=30, what="four periods' jobs")
+        enqueued, elapsed = await redis.xlen(queue), time.monotonic() - started
+    assert enqueued <= elapsed + 1, f"{enqueued} jobs in {elapsed:.1f} s: more than one per period"
+
+
+async def _at_least(count: Awaitable[int], least: int) -> bool:
+    return await count >= least
 
 
 async def test_primary_killed_mid_run_fails_over_without_restarts(
