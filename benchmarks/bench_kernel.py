@@ -63,11 +63,12 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     soko: bool = True
     plugins: tuple[str, ...] = ()
+    workers: int = 1  # hypercorn worker processes, as `soko serve --workers` (bench_scale.py varies it)
 
 
 @dataclass
 class Server:
-    """A running hypercorn (supervisor + 1 worker) in its own process group, logging to `log_path`."""
+    """A running hypercorn (supervisor + its workers) in its own process group, logging to `log_path`."""
 
     target: Target
     port: int
@@ -88,7 +89,7 @@ class Sample:
     cpu_us: float  # server CPU (user + system, all its processes) per request: robust to a busy box
 
 
-def serve(app_path: str, bind: str) -> int:
+def serve(app_path: str, bind: str, workers: int = 1) -> int:
     """Serve `app_path` exactly as `soko serve` would (kernel/cli.py), minus its preflight, which needs a database."""
     from hypercorn.config import Config
     from hypercorn.run import run
@@ -96,7 +97,7 @@ def serve(app_path: str, bind: str) -> int:
     config = Config()
     config.application_path = app_path
     config.bind = [bind]
-    config.workers = 1
+    config.workers = workers
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # startup and errors only: no per-request cost
     config.include_server_header = False
@@ -163,7 +164,7 @@ def running(target: Target, workdir: Path) -> Iterator[Server]:
         log_path = workdir / f"{target.name}.{port}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, __file__, "serve", target.app_path, f"127.0.0.1:{port}"],
+                [sys.executable, __file__, "serve", target.app_path, f"127.0.0.1:{port}", str(target.workers)],
                 cwd=REPO,
                 env=clean_env(target.env),
                 stdin=subprocess.DEVNULL,
@@ -390,8 +391,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        sys.exit(serve(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "serve":
+        sys.exit(serve(sys.argv[2], sys.argv[3], int(sys.argv[4])))
     # SIGTERM (e.g. `timeout`) must unwind through the ExitStack, or the servers would outlive us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -41,6 +41,7 @@ from kernel.payments import (
 from kernel.periodic import periodic_per_tenant
 from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
+from kernel.redis_client import RedisClient
 from kernel.routes import RoutePatterns, check_route_pattern, rule_as_path
 from kernel.settings import SettingsError
 
@@ -79,6 +80,7 @@ __all__ = [
     "PhoneNumber",
     "Problem",
     "Quarantine",
+    "RedisClient",
     "RequestMiddleware",
     "RoutePatterns",
     "SendError",

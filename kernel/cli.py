@@ -10,7 +10,6 @@ import sys
 from typing import Any, NoReturn
 
 import click
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kernel import db, migrations, plugins
@@ -69,7 +68,7 @@ async def _pending(kernel: Kernel, *, as_owner: bool = False) -> list[str]:
 async def _reach_redis(kernel: Kernel) -> None:
     assert kernel.settings.redis_url is not None
     try:
-        async with Redis.from_url(kernel.settings.redis_url.get_secret_value(), socket_connect_timeout=5) as client:
+        async with kernel.redis(socket_connect_timeout=5) as client:
             await client.ping()
     except (RedisError, OSError) as error:
         raise db.ServiceUnavailable("SOKO_REDIS_URL", f"cannot reach Redis: {type(error).__name__}: {error}") from None

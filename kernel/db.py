@@ -59,9 +59,16 @@ class _Engine(PostgresEngine):
         return None
 
 
-def create_engine(url: str) -> PostgresEngine:
-    """An engine for `url`; building it does no I/O, the pool starts in the lifespan."""
-    return _Engine(config={"dsn": url}, extensions=())
+def create_engine(url: str, *, pooled: bool = False) -> PostgresEngine:
+    """An engine for `url`; building it does no I/O, the pool starts in the lifespan.
+
+    `pooled`: `url` is a pooler in transaction mode (PgBouncer), which hands each transaction whichever server
+    connection is free, so a statement asyncpg prepared by name on one may be missing on the next (or clash with
+    another client's). asyncpg then prepares every statement unnamed, in the round trip that runs it."""
+    config: dict[str, object] = {"dsn": url}
+    if pooled:
+        config["statement_cache_size"] = 0
+    return _Engine(config=config, extensions=())
 
 
 class _LazyConnection:

@@ -10,12 +10,12 @@ import asyncpg
 from pydantic import BaseModel
 from quart import Quart, current_app
 from quart_schema import document_response, validate_response
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from kernel import migrations
 from kernel.kernel import Kernel
 from kernel.problems import Problem
+from kernel.queue import StreamBroker
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -79,10 +79,9 @@ async def _database(kernel: Kernel) -> str:
 
 
 async def _redis(kernel: Kernel) -> str:
-    if kernel.broker is None:
+    if not isinstance(kernel.broker, StreamBroker):
         return "not configured (SOKO_REDIS_URL)"
-    async with Redis(connection_pool=kernel.broker.connection_pool) as client:  # type: ignore[attr-defined]
-        await client.ping()
+    await kernel.broker.redis.ping()  # the queue's own client: one server, every Cluster node, or the primary
     return "ok"
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 from redis.exceptions import RedisError
+from taskiq.exceptions import SendTaskError
 
 from kernel.messaging import DeliveryStatus, InboundMessage
 from kernel.payments import PaymentEvent
@@ -90,7 +91,7 @@ async def _enqueue(kernel: Kernel, ids: Sequence[int]) -> None:
     for inbox_id in ids:
         try:
             await kernel.task(PROCESS_TASK).kiq(inbox_id)
-        except (RedisError, OSError):  # the row is stored: the sweep enqueues it once the queue is back
+        except (SendTaskError, RedisError, OSError):  # the row is stored: the sweep enqueues it once the queue is back
             log.warning("webhook event stored but not enqueued; the sweep will retry", extra={"inbox_id": inbox_id})
 
 

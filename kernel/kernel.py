@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import pluggy
@@ -24,6 +24,7 @@ from kernel.payments import PaymentProvider
 from kernel.periodic import periodic
 from kernel.pipeline import PlacedMiddleware, order_middleware
 from kernel.queue import create_broker
+from kernel.redis_client import RedisClient, opened, redis_client
 from kernel.routing import WebhookRoutes
 from kernel.settings import (
     KernelSettings,
@@ -89,6 +90,17 @@ class Kernel:
         except KeyError:
             state = self._plugin_state[plugin] = build(self)
         return state
+
+    def redis(self, **options: Any) -> RedisClient:
+        """A new client for the configured Redis (single server, Cluster or Sentinel, by `SOKO_REDIS_MODE`), with
+        redis-py connection `options`; the caller closes it (`aclose`). Plugins build every client here, so none
+        needs to know how Redis is deployed; `kernel.redis_client.RedisNotConfigured` without SOKO_REDIS_URL."""
+        return redis_client(self.settings, **options)
+
+    def redis_opened(self, **options: Any) -> AbstractAsyncContextManager[RedisClient]:
+        """`async with kernel.redis_opened(**options) as client`: `redis(**options)` for a lifespan, ready for
+        concurrent use from the start (a Cluster's topology is discovered first) and closed at exit."""
+        return opened(self.redis(**options))
 
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""
@@ -198,12 +210,16 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
         raise SettingsError(problems)
     kernel = Kernel(settings, manager, order, plugin_settings)
     if settings.database_url is not None:
-        kernel.engine = db.create_engine(settings.database_url.get_secret_value())
+        kernel.engine = db.create_engine(
+            settings.database_url.get_secret_value(), pooled=settings.database_pooler == "transaction"
+        )
     if settings.redis_url is not None:
         kernel.broker = create_broker(
-            settings.redis_url.get_secret_value(),
+            redis_client(settings),
             queue_name=settings.queue_name,
             idle_timeout_ms=settings.queue_reclaim_after_ms,
+            replicas=settings.queue_replicas,
+            replica_wait_ms=settings.queue_replica_wait_ms,
         )
         kernel.broker.add_dependency_context({Kernel: kernel})
         for name, function in ((inbox.PROCESS_TASK, inbox.process_task), (inbox.SWEEP_TASK, inbox.sweep_task)):

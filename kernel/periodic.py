@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-
 from kernel.context import tenant_id_var
+from kernel.redis_client import RedisClient
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -43,21 +42,20 @@ async def periodic_per_tenant(
     if kernel.broker is None or kernel.settings.redis_url is None:
         yield
         return
-    redis = Redis.from_url(kernel.settings.redis_url.get_secret_value())
-    stop = asyncio.Event()
-    ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
-    try:
-        yield
-    finally:
-        # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
-        stop.set()
-        ticker.cancel()
-        await asyncio.wait([ticker])
-        await redis.aclose()
+    async with kernel.redis_opened() as redis:
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
+        try:
+            yield
+        finally:
+            # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
+            stop.set()
+            ticker.cancel()
+            await asyncio.wait([ticker])
 
 
 async def _tick(
-    kernel: Kernel, redis: Redis, task_name: str, seconds: float, tenants: TenantIds, stop: asyncio.Event
+    kernel: Kernel, redis: RedisClient, task_name: str, seconds: float, tenants: TenantIds, stop: asyncio.Event
 ) -> None:
     lock = f"soko:periodic:{kernel.settings.queue_name}:{task_name}"
     task = kernel.task(task_name)

@@ -1,23 +1,36 @@
 """The job queue: a Redis Streams taskiq broker that redelivers jobs of dead workers, and job context labels.
 
+One broker for a single Redis, a Cluster and Sentinel alike (the client comes from kernel.redis_client).
+
 Importing this module does no I/O; connections open on first use.
 """
 
-from collections.abc import AsyncGenerator
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
-from redis.asyncio import Redis
-from taskiq import AckableMessage, AsyncBroker, TaskiqMessage, TaskiqMiddleware, TaskiqResult
-from taskiq_redis import RedisStreamBroker
+from redis.asyncio import RedisCluster
+from redis.exceptions import RedisError, ResponseError
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 from kernel.context import request_id_var, tenant_id_var, user_id_var
+from kernel.redis_client import RedisClient
+
+log = logging.getLogger("soko.queue")
 
 # redis-py 8 gives every connection a 5 s socket_timeout, which also bounds a blocking XREADGROUP.
 _SOCKET_TIMEOUT_MS = 5000
+# How long a listener waits after a Redis error before reading again (a failover takes seconds).
+_LISTEN_RETRY_S = 0.5
+# At most one "too few replicas" warning per this many seconds per process.
+_UNDER_REPLICATED_LOG_S = 60.0
 
 # Label name -> the context variable it carries from the producer to the job.
 _CONTEXT_LABELS: dict[str, ContextVar[str | None]] = {
@@ -27,68 +40,143 @@ _CONTEXT_LABELS: dict[str, ContextVar[str | None]] = {
 }
 
 
-class ReclaimingStreamBroker(RedisStreamBroker):
-    """RedisStreamBroker that also redelivers the jobs of dead workers while the stream is quiet.
+class StreamBroker(AsyncBroker):
+    """A taskiq broker on one Redis stream with a consumer group, on any client kernel.redis_client builds.
 
-    The parent's listen() runs XAUTOCLAIM only after XREADGROUP returned new messages (`if not fetched:
-    continue`), so a job held by a SIGKILLed worker waits for unrelated new traffic. This listen() is the
-    parent's loop with that skip removed: XAUTOCLAIM runs after every XREADGROUP, i.e. at least every
-    `xread_block` ms. Acknowledgement is unchanged: XACK runs when taskiq calls the message's ack after
+    taskiq-redis has a broker per deployment kind (RedisStreamBroker, RedisStreamClusterBroker,
+    RedisStreamSentinelBroker), and only the first redelivers the jobs of dead workers: its listen() runs
+    XAUTOCLAIM only after XREADGROUP returned new messages, so even there a job held by a SIGKILLed worker waits
+    for unrelated new traffic. This one broker serves all three kinds, because every command it sends names the
+    stream's one key (XADD, XREADGROUP, XAUTOCLAIM, XACK), so a Cluster routes them all to the stream's slot.
+    XAUTOCLAIM runs after every XREADGROUP, i.e. at least every `xread_block` ms. Acknowledgement is XACK after
     execution. All state is in Redis (consumer group, pending entries list); nothing is shared via memory.
+
+    A Redis error while listening (a failover, a restart) is logged and the loop goes on after a short pause:
+    the clients reconnect to whichever node now holds the stream, and unacknowledged jobs are still pending
+    there, so a worker survives the failover without a restart.
     """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        queue_name: str,
+        consumer_group: str,
+        idle_timeout_ms: int,
+        xread_block_ms: int,
+        replicas: int = 0,
+        replica_wait_ms: int = 500,
+        batch: int = 100,
+    ) -> None:
+        super().__init__()
+        self.redis = redis
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
+        self._warned_at = -_UNDER_REPLICATED_LOG_S
+        self.queue_name = queue_name
+        self.consumer_group_name = consumer_group
+        self.consumer_name = str(uuid.uuid4())
+        self.idle_timeout = idle_timeout_ms
+        self.block = xread_block_ms
+        self.batch = batch
+
+    async def startup(self) -> None:
+        """Create the consumer group (and the stream): it starts at `$`, so jobs enqueued before are not seen."""
+        await super().startup()
+        try:
+            await self.redis.xgroup_create(self.queue_name, self.consumer_group_name, id="$", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def shutdown(self) -> None:
+        await self.redis.aclose()
+        await super().shutdown()
+
+    async def kick(self, message: BrokerMessage) -> None:
+        """XADD; with `replicas`, then WAIT on the same connection (one pipeline, sent to the stream's node on a
+        Cluster) until that many replicas hold the job, so the enqueue returns only once a failover keeps it."""
+        if not self.replicas:
+            await self.redis.xadd(self.queue_name, {b"data": message.message})
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.queue_name, {b"data": message.message})
+        on_stream_node = (
+            {"target_nodes": self.redis.get_node_from_key(self.queue_name)}
+            if isinstance(self.redis, RedisCluster)
+            else {}
+        )
+        pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms, **on_stream_node)
+        _, acknowledged = await pipe.execute()
+        if acknowledged < self.replicas and time.monotonic() - self._warned_at > _UNDER_REPLICATED_LOG_S:
+            self._warned_at = time.monotonic()
+            log.warning(
+                "queue %s: a job reached %d of %d replicas in %d ms; accepted, but a failover now could lose it",
+                self.queue_name,
+                acknowledged,
+                self.replicas,
+                self.replica_wait_ms,
+            )
+
+    def _ack(self, message_id: bytes) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            await self.redis.xack(self.queue_name, self.consumer_group_name, message_id)
+
+        return ack
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """Yield new messages, then messages idle for longer than `idle_timeout` ms on any consumer."""
-        streams = [self.queue_name, *self.additional_streams.keys()]
-        async with Redis(connection_pool=self.connection_pool) as redis_conn:
-            while True:
-                fetched = await redis_conn.xreadgroup(
+        while True:
+            try:
+                fetched = await self.redis.xreadgroup(
                     self.consumer_group_name,
                     self.consumer_name,
-                    {self.queue_name: ">", **self.additional_streams},  # type: ignore[dict-item]
+                    {self.queue_name: ">"},
                     block=self.block,
-                    noack=False,
-                    count=self.count,
+                    count=self.batch,
                 )
-                for stream, msg_list in fetched or []:
-                    for msg_id, msg in msg_list:
-                        yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
-                for stream in streams:
-                    # The parent wraps this in a redis Lock created on a MULTI pipeline; its SET NX and
-                    # release are queued in the same transaction, so they never exclude anyone and plain
-                    # XAUTOCLAIM (atomic by itself) is equivalent.
-                    autoclaimed = await redis_conn.xautoclaim(
-                        name=stream,
-                        groupname=self.consumer_group_name,
-                        consumername=self.consumer_name,
-                        min_idle_time=self.idle_timeout,
-                        count=self.unacknowledged_batch_size,
-                    )
-                    for msg_id, msg in autoclaimed[1]:  # [next cursor, claimed, deleted ids (Redis 7+)]
-                        yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
+                claimed = await self.redis.xautoclaim(
+                    name=self.queue_name,
+                    groupname=self.consumer_group_name,
+                    consumername=self.consumer_name,
+                    min_idle_time=self.idle_timeout,
+                    count=self.batch,
+                )
+            except (RedisError, OSError) as error:
+                log.warning("queue %s: Redis unavailable (%s); reading again shortly", self.queue_name, error)
+                await asyncio.sleep(_LISTEN_RETRY_S)
+                continue
+            messages = [message for _, messages in fetched or [] for message in messages]
+            messages += claimed[1]  # [next cursor, claimed, deleted ids (Redis 7+)]
+            for message_id, fields in messages:
+                yield AckableMessage(data=fields[b"data"], ack=self._ack(message_id))
 
 
 def create_broker(
-    redis_url: str,
+    redis: RedisClient,
     *,
     queue_name: str,
     consumer_group: str = "soko",
     idle_timeout_ms: int,
     xread_block_ms: int = 2000,
+    replicas: int = 0,
+    replica_wait_ms: int = 500,
 ) -> AsyncBroker:
-    """Build the job broker, with ContextMiddleware installed so every job carries its request context.
+    """Build the job broker on `redis`, with ContextMiddleware installed so every job carries its request context.
 
     `idle_timeout_ms` must exceed the longest job's run time: a job unacknowledged for that long is taken
     to belong to a dead worker and is redelivered, even if its worker is alive and still running it.
     """
     if not 0 < xread_block_ms < _SOCKET_TIMEOUT_MS:
         raise ValueError(f"xread_block_ms must be in (0, {_SOCKET_TIMEOUT_MS}), got {xread_block_ms}")
-    broker = ReclaimingStreamBroker(
-        redis_url,
+    broker = StreamBroker(
+        redis,
         queue_name=queue_name,
-        consumer_group_name=consumer_group,
-        idle_timeout=idle_timeout_ms,
-        xread_block=xread_block_ms,
+        consumer_group=consumer_group,
+        idle_timeout_ms=idle_timeout_ms,
+        xread_block_ms=xread_block_ms,
+        replicas=replicas,
+        replica_wait_ms=replica_wait_ms,
     )
     return broker.with_middlewares(ContextMiddleware())
 

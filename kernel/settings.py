@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dynaconf import Dynaconf
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 
 class SettingsError(Exception):
@@ -45,6 +45,13 @@ class KernelSettings(BaseModel):
     database_url: SecretStr | None = None
     database_owner_url: SecretStr | None = None
     redis_url: SecretStr | None = None
+    # How SOKO_REDIS_URL is read (kernel/redis_client.py): one server, the seed nodes of a Redis Cluster, or the
+    # Sentinels watching the primary named by redis_sentinel_service; URLs comma-separated for the last two.
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = Field(default="standalone", validate_default=True)
+    redis_sentinel_service: str | None = Field(default=None, validate_default=True)
+    # `transaction`: the database URL points at PgBouncer (or another pooler) in transaction mode, so a server
+    # connection is ours only inside a transaction: asyncpg's prepared-statement cache is switched off.
+    database_pooler: Literal["none", "transaction"] = "none"
     database_pool_min: int = Field(default=1, ge=0)
     database_pool_max: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
@@ -56,6 +63,11 @@ class KernelSettings(BaseModel):
     default_region: str = Field(default="KE", min_length=2, max_length=2)
     queue_name: str = "soko"
     queue_reclaim_after_ms: int = Field(default=60_000, ge=100)
+    # An enqueue waits (Redis WAIT) until this many replicas hold the job, at most queue_replica_wait_ms; then a
+    # primary that dies right after accepting a job cannot take it along. Fewer replicas in time: accepted anyway,
+    # with a warning (a lost replica must not stop the queue). 0: do not wait (a single Redis has no replica).
+    queue_replicas: int = Field(default=0, ge=0)
+    queue_replica_wait_ms: int = Field(default=500, ge=1)
     bind: str = "127.0.0.1:8000"
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)
@@ -79,6 +91,24 @@ class KernelSettings(BaseModel):
     test_database_url: SecretStr | None = None
     test_redis_url: SecretStr | None = None
     plugins: PluginsTable = Field(default_factory=PluginsTable)
+
+    @field_validator("redis_mode")
+    @classmethod
+    def _one_url_unless_several_nodes(cls, mode: str, info: ValidationInfo) -> str:
+        url = info.data.get("redis_url")
+        if mode == "standalone" and url is not None and "," in url.get_secret_value():
+            raise ValueError("SOKO_REDIS_URL lists several servers: set redis_mode to cluster or sentinel")
+        return mode
+
+    @field_validator("redis_sentinel_service")
+    @classmethod
+    def _service_with_sentinels(cls, service: str | None, info: ValidationInfo) -> str | None:
+        mode = info.data.get("redis_mode")
+        if mode == "sentinel" and not service:
+            raise ValueError("redis_mode is sentinel: name the primary the Sentinels watch")
+        if mode != "sentinel" and service:
+            raise ValueError("only read when redis_mode is sentinel")
+        return service
 
 
 @dataclass(frozen=True)

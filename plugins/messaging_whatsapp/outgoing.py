@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from redis.exceptions import RedisError
+from taskiq.exceptions import SendTaskError
 
 from kernel import OutboundMessage
 from plugins.messaging_whatsapp import graph, store
@@ -56,7 +57,7 @@ async def enqueue(runtime: WhatsApp, message_id: str) -> None:
     """Hand the message to the send job once its row committed; if the queue is down, the sweep sends it later."""
     try:
         await runtime.kernel.task(SEND_TASK).kiq(message_id)
-    except (RedisError, OSError):
+    except (SendTaskError, RedisError, OSError):  # taskiq wraps the broker's errors in SendTaskError
         log.warning(
             "whatsapp message stored but not enqueued; the sweep will send it", extra={"message_id": message_id}
         )

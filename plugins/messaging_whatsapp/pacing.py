@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from redis.asyncio import Redis
+from kernel import RedisClient
 
 _BUCKET_SCRIPT = """
 local now = redis.call('TIME')
@@ -46,7 +46,7 @@ return 0
 
 
 class Pacing:
-    def __init__(self, redis: Redis, *, prefix: str, rate_per_second: int, pair_interval_seconds: float) -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str, rate_per_second: int, pair_interval_seconds: float) -> None:
         self._redis = redis
         self._prefix = prefix
         self._rate = rate_per_second

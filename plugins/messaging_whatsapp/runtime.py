@@ -6,11 +6,10 @@ The pool and Redis open in the lifespan, in web and worker alike, and close with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from kernel import Kernel
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
@@ -60,19 +59,16 @@ async def running(kernel: Kernel) -> AsyncIterator[None]:
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
         limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20),
     )
-    redis = None
-    if kernel.settings.redis_url is not None:
-        redis = Redis.from_url(kernel.settings.redis_url.get_secret_value())
-        runtime.pacing = Pacing(
-            redis,
-            prefix=f"soko:whatsapp:{kernel.settings.queue_name}",
-            rate_per_second=settings.send_rate_per_second,
-            pair_interval_seconds=settings.pair_interval_seconds,
-        )
-    try:
-        yield
-    finally:
-        await runtime.http.aclose()
-        runtime.http = runtime.pacing = None
-        if redis is not None:
-            await redis.aclose()
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(runtime.http.aclose)
+        if kernel.settings.redis_url is not None:
+            runtime.pacing = Pacing(
+                await stack.enter_async_context(kernel.redis_opened()),
+                prefix=f"soko:whatsapp:{kernel.settings.queue_name}",
+                rate_per_second=settings.send_rate_per_second,
+                pair_interval_seconds=settings.pair_interval_seconds,
+            )
+        try:
+            yield
+        finally:
+            runtime.http = runtime.pacing = None

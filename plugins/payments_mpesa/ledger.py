@@ -11,16 +11,14 @@ import hashlib
 import json
 from typing import Any
 
-from redis.asyncio import Redis
-
-from kernel import PaymentError, PaymentErrorCode
+from kernel import PaymentError, PaymentErrorCode, RedisClient
 
 _IN_FLIGHT = b"in-flight"
 IN_FLIGHT_SECONDS = 120
 
 
 class PushLedger:
-    def __init__(self, redis: Redis, prefix: str, ttl: int) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, ttl: int) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
 
 from kernel import Kernel
 from plugins.payments_mpesa.daraja import DarajaClient
@@ -48,21 +47,15 @@ async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
     state = runtime(kernel)
     settings = state.settings
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    redis = Redis.from_url(
-        kernel.settings.redis_url.get_secret_value(),
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-    )
+    redis_options = {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}
     prefix = kernel.settings.queue_name
-    try:
-        async with httpx.AsyncClient(base_url=settings.daraja_url(), timeout=timeout) as http:
-            tokens = TokenCache(redis, prefix, refresh_early=settings.token_refresh_early, wait=settings.token_wait)
-            state._connected = Connected(
-                DarajaClient(http, tokens), PushLedger(redis, prefix, settings.idempotency_ttl)
-            )
-            try:
-                yield
-            finally:
-                state._connected = None
-    finally:
-        await redis.aclose()
+    async with (
+        kernel.redis_opened(**redis_options) as redis,
+        httpx.AsyncClient(base_url=settings.daraja_url(), timeout=timeout) as http,
+    ):
+        tokens = TokenCache(redis, prefix, refresh_early=settings.token_refresh_early, wait=settings.token_wait)
+        state._connected = Connected(DarajaClient(http, tokens), PushLedger(redis, prefix, settings.idempotency_ttl))
+        try:
+            yield
+        finally:
+            state._connected = None

@@ -13,9 +13,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
-from kernel import PaymentError, PaymentErrorCode
+from kernel import PaymentError, PaymentErrorCode, RedisClient
 
 _POLL_SECONDS = 0.05
 # Deletes the lock only if it is still ours: a holder that overran its lock must not release the next one's.
@@ -25,7 +23,7 @@ Fetch = Callable[[], Awaitable[tuple[str, int]]]
 
 
 class TokenCache:
-    def __init__(self, redis: Redis, prefix: str, *, refresh_early: int, wait: float) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, *, refresh_early: int, wait: float) -> None:
         self._redis = redis
         self._prefix = prefix
         self._refresh_early = refresh_early

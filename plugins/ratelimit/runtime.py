@@ -41,5 +41,5 @@ def _build(kernel: Kernel) -> RateLimiting:
 async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
     if kernel.settings.redis_url is None:
         raise RuntimeError("the ratelimit plugin counts in Redis: set SOKO_REDIS_URL")
-    async with rate_limiting(kernel).window.connected(kernel.settings.redis_url.get_secret_value()):
+    async with rate_limiting(kernel).window.connected(kernel.redis_opened):
         yield

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from kernel import RedisClient
 from plugins.ratelimit.keys import Counter
 
 MICROSECONDS = 1_000_000
+OpenClient = Callable[..., AbstractAsyncContextManager[RedisClient]]
 
 # KEYS: the request's keys. ARGV[1]: this request's random member (64 bits: unique in practice); then per key:
 # its limit and its window in microseconds.
@@ -105,25 +106,21 @@ class SlidingWindow:
 
     def __init__(self, timeout_ms: int) -> None:
         self._timeout = timeout_ms / 1000
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._script: AsyncScript | None = None
 
     @asynccontextmanager
-    async def connected(self, url: str) -> AsyncIterator[None]:
-        """Create the client for the process's lifetime; connections are made on demand and remade after Redis
-        comes back, so nothing here needs Redis to be up."""
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=self._timeout,
-            socket_connect_timeout=self._timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._script = self._redis.register_script(SLIDING_LOG)
-        try:
-            yield
-        finally:
-            await self._redis.aclose()
-            self._redis = self._script = None
+    async def connected(self, open_client: OpenClient) -> AsyncIterator[None]:
+        """Hold the client (`open_client(**options)`, i.e. `kernel.redis_opened`) for the process's lifetime;
+        connections are made on demand and remade after Redis comes back, so nothing here needs Redis to be up."""
+        options = {"socket_timeout": self._timeout, "socket_connect_timeout": self._timeout}
+        async with open_client(**options, retry=Retry(NoBackoff(), 0)) as redis:
+            self._redis = redis
+            self._script = redis.register_script(SLIDING_LOG)
+            try:
+                yield
+            finally:
+                self._redis = self._script = None
 
     async def hit(self, counters: Sequence[Counter]) -> Outcome:
         """Count a request against every counter, or against none if any is exhausted."""

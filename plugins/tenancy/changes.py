@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -42,7 +41,7 @@ async def announce(kernel: Kernel, tenant_id: str) -> None:
     directory_for(kernel).forget(tenant_id)
     if kernel.settings.redis_url is None:
         return
-    async with Redis.from_url(kernel.settings.redis_url.get_secret_value()) as client:
+    async with kernel.redis() as client:
         await client.publish(channel(kernel), tenant_id)
 
 
@@ -53,8 +52,7 @@ async def listening(kernel: Kernel) -> AsyncIterator[None]:
         yield
         return
     stop, subscribed = asyncio.Event(), asyncio.Event()
-    url = kernel.settings.redis_url.get_secret_value()
-    listener = asyncio.create_task(_listen(url, channel(kernel), directory_for(kernel), stop, subscribed))
+    listener = asyncio.create_task(_listen(kernel, channel(kernel), directory_for(kernel), stop, subscribed))
     try:
         try:
             await asyncio.wait_for(subscribed.wait(), SUBSCRIBE_TIMEOUT_S)
@@ -70,7 +68,7 @@ async def listening(kernel: Kernel) -> AsyncIterator[None]:
 
 
 async def _listen(
-    url: str, name: str, directory: TenantDirectory, stop: asyncio.Event, subscribed: asyncio.Event
+    kernel: Kernel, name: str, directory: TenantDirectory, stop: asyncio.Event, subscribed: asyncio.Event
 ) -> None:
     """Subscribe, forget everything (changes may have been missed), then forget each tenant named; reconnect on
     any error. Retries are ours, not redis-py's, which would resubscribe silently and hide the gap. The connection
@@ -78,9 +76,7 @@ async def _listen(
     failures = 0
     while not stop.is_set():
         try:
-            client = Redis.from_url(
-                url, retry=Retry(NoBackoff(), 0), health_check_interval=HEALTH_CHECK_S, client_name=name
-            )
+            client = kernel.redis(retry=Retry(NoBackoff(), 0), health_check_interval=HEALTH_CHECK_S, client_name=name)
             async with client, client.pubsub() as pubsub:
                 await pubsub.subscribe(name)
                 directory.forget_all()

@@ -3,6 +3,7 @@
 import asyncio
 import contextvars
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,8 +25,11 @@ from redis.asyncio import Redis
 from taskiq import AsyncBroker, TaskiqMessage
 from taskiq_redis import RedisStreamBroker
 
+from kernel import inbox
 from kernel.context import request_id_var, tenant_id_var
 from kernel.queue import ContextMiddleware, create_broker
+from kernel.testing.project import free_port
+from tests.kernel.conftest import KernelFactory
 from tests.kernel.queue_app import REDIS_URL, build_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +186,9 @@ def stock_broker(queue: str, idle_timeout_ms: int) -> AsyncBroker:
 
 
 def reclaiming_broker(queue: str, idle_timeout_ms: int) -> AsyncBroker:
-    return create_broker(REDIS_URL, queue_name=queue, idle_timeout_ms=idle_timeout_ms, xread_block_ms=500)
+    return create_broker(
+        Redis.from_url(REDIS_URL), queue_name=queue, idle_timeout_ms=idle_timeout_ms, xread_block_ms=500
+    )
 
 
 @pytest.mark.parametrize(("make_broker", "reclaims"), [(stock_broker, False), (reclaiming_broker, True)])
@@ -236,3 +242,14 @@ def test_consumer_span_continues_the_enqueuers_trace_and_ends_once() -> None:
         assert span.parent.span_id == enqueue.get_span_context().span_id
     assert ok.status.status_code is StatusCode.UNSET
     assert failed.status.status_code is StatusCode.ERROR
+
+
+async def test_an_enqueue_redis_refuses_is_left_to_the_inbox_sweep(
+    make_kernel: KernelFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """taskiq wraps every broker error in SendTaskError; the inbox still takes a refused enqueue for "stored, the
+    sweep enqueues it later" instead of failing the webhook (as during a Redis failover)."""
+    kernel = make_kernel(env={"SOKO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="soko.inbox"):
+        await inbox._enqueue(kernel, [42])
+    assert [getattr(record, "inbox_id", None) for record in caplog.records] == [42]

@@ -62,6 +62,23 @@ def test_unknown_kernel_key_and_bad_value(make_kernel: KernelFactory) -> None:
     assert any(p.startswith("max_body_bytes:") and "SOKO_MAX_BODY_BYTES" in p for p in problems), problems
 
 
+def test_redis_deployment_settings_are_checked_together(make_kernel: KernelFactory) -> None:
+    """Several URLs need a mode that reads several, Sentinel needs the service name, nothing else takes one."""
+    seeds = "redis://127.0.0.1:7000,redis://127.0.0.1:7001"
+    with pytest.raises(SettingsError) as caught:
+        make_kernel(env={"SOKO_REDIS_URL": seeds})
+    assert [p.split(":")[0] for p in caught.value.problems] == ["redis_mode"], caught.value.problems
+    assert "set redis_mode to cluster or sentinel" in caught.value.problems[0]
+    with pytest.raises(SettingsError, match=r"redis_sentinel_service: .*name the primary"):
+        make_kernel(env={"SOKO_REDIS_URL": seeds, "SOKO_REDIS_MODE": "sentinel"})
+    kernel = make_kernel(env={"SOKO_REDIS_MODE": "cluster"})  # the variables set so far stay set
+    assert type(kernel.redis()).__name__ == "RedisCluster"  # built without I/O: the seeds need not be up
+    with pytest.raises(SettingsError, match=r"redis_sentinel_service: .*only read when redis_mode is sentinel"):
+        make_kernel(env={"SOKO_REDIS_SENTINEL_SERVICE": "soko"})
+    with pytest.raises(SettingsError, match=r"database_pooler: Input should be 'none' or 'transaction'"):
+        make_kernel(env={"SOKO_DATABASE_POOLER": "session"})
+
+
 def test_table_for_a_plugin_that_does_not_exist(make_kernel: KernelFactory) -> None:
     with pytest.raises(SettingsError, match=r"plugins.helo: no installed plugin is called 'helo'"):
         make_kernel(configs={"helo": {"greeting": "x"}})
