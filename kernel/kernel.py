@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import pluggy
@@ -18,6 +19,7 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from kernel import db, fields, inbox, migrations, plugins, webhook_tokens
 from kernel.credentials import CredentialStore
+from kernel.file_secrets import drop_empty_secrets, secrets_in_files
 from kernel.local_secrets import local_secret
 from kernel.messaging import MessagingChannel
 from kernel.payments import PaymentProvider
@@ -208,13 +210,31 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
         kernel.broker.add_dependency_context({Kernel: kernel})
         for name, function in ((inbox.PROCESS_TASK, inbox.process_task), (inbox.SWEEP_TASK, inbox.sweep_task)):
             kernel.tasks[name] = kernel.broker.register_task(function(kernel), task_name=name)
-    problems += _collect_middleware(kernel)
-    problems += _collect_tasks(kernel)
-    problems += _collect_named(kernel, "register_payment_providers", kernel.payments)
-    problems += _collect_named(kernel, "register_messaging_channels", kernel.messaging)
+    for collect in (
+        _collect_middleware,
+        _collect_tasks,
+        partial(_collect_named, hook="register_payment_providers", into=kernel.payments),
+        partial(_collect_named, hook="register_messaging_channels", into=kernel.messaging),
+    ):
+        problems += _problems_of(collect, kernel)
+    if not problems:  # the checks read what was collected, which is only whole without problems
+        problems += _problems_of(_checks, kernel)
     if problems:
         raise SettingsError(problems)
     return kernel
+
+
+def _problems_of(collect: Callable[[Kernel], list[str]], kernel: Kernel) -> list[str]:
+    """What `collect` reports, and the problems of a plugin hook that raised `SettingsError` on the way: one
+    plugin's missing secret does not hide another's."""
+    try:
+        return collect(kernel)
+    except SettingsError as error:
+        return error.problems
+
+
+def _checks(kernel: Kernel) -> list[str]:
+    return [problem for _, found in kernel.call("check_kernel", kernel=kernel) for problem in found]
 
 
 def _validate_plugin_tables(
@@ -231,9 +251,10 @@ def _validate_plugin_tables(
                 problems.append(f"plugins.{name}: this plugin takes no settings; remove the table")
             continue
         try:
-            validated[name] = model.model_validate(table)
+            validated[name] = model.model_validate(drop_empty_secrets(table, model))
         except ValidationError as error:
             problems += describe(error, prefix=f"plugins.{name}.", model=model)
+    problems += secrets_in_files(raw.root, raw.env, {f"plugins.{name}": model for name, model in models.items()})
     configured = set(raw.data.get("plugins") or {}) - {"enabled"}
     known = set(plugins.installed()) | set(order)
     problems += [
@@ -265,7 +286,7 @@ def _collect_tasks(kernel: Kernel) -> list[str]:
     return problems
 
 
-def _collect_named(kernel: Kernel, hook: str, into: dict[str, Any]) -> list[str]:
+def _collect_named(kernel: Kernel, *, hook: str, into: dict[str, Any]) -> list[str]:
     problems = []
     for plugin, contributed in kernel.call(hook, kernel=kernel):
         for item in contributed:

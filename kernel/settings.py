@@ -17,6 +17,8 @@ from typing import Any, Literal
 from dynaconf import Dynaconf
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from kernel.file_secrets import drop_empty_secrets, is_secret, secrets_in_files
+
 
 class SettingsError(Exception):
     """The configuration cannot run; `problems` names each one with where to fix it."""
@@ -128,10 +130,12 @@ def _embedded_services(root: Path) -> dict[str, str]:
 
 
 def validate_kernel(raw: RawSettings) -> tuple[KernelSettings | None, list[str]]:
+    """The kernel's own settings, and every problem with them (a secret set in a file is one)."""
+    in_files = secrets_in_files(raw.root, raw.env, {"": KernelSettings})
     try:
-        return KernelSettings.model_validate(raw.data), []
+        return KernelSettings.model_validate(drop_empty_secrets(raw.data, KernelSettings)), in_files
     except ValidationError as error:
-        return None, describe(error, prefix="", model=KernelSettings)
+        return None, describe(error, prefix="", model=KernelSettings) + in_files
 
 
 def plugin_table(raw: RawSettings, name: str) -> dict[str, Any]:
@@ -153,7 +157,7 @@ def describe(error: ValidationError, *, prefix: str, model: type[BaseModel]) -> 
         dotted = f"{prefix}{path}" if path else prefix.rstrip(".")
         variable = "SOKO_" + dotted.upper().replace(".", "__")
         field = model.model_fields.get(str(item["loc"][0])) if item["loc"] else None
-        secret = field is not None and _is_secret(field.annotation)
+        secret = field is not None and is_secret(field.annotation)
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(model.model_fields)) or "none"
             lines.append(f"{dotted}: unknown key (allowed: {allowed}); remove it from {_files_for(prefix)}")
@@ -161,7 +165,8 @@ def describe(error: ValidationError, *, prefix: str, model: type[BaseModel]) -> 
             where = f"the environment variable {variable}" if secret else f"{_files_for(prefix)} or {variable}"
             lines.append(f"{dotted}: required; set it in {where}")
         else:
-            lines.append(f"{dotted}: {item['msg']}; fix it in {_files_for(prefix)} or {variable}")
+            where = f"the environment variable {variable}" if secret else f"{_files_for(prefix)} or {variable}"
+            lines.append(f"{dotted}: {item['msg']}; fix it in {where}")
     return lines
 
 
@@ -170,10 +175,6 @@ def _files_for(prefix: str) -> str:
     if parts[0] == "plugins" and len(parts) > 2:
         return f"config/{parts[1]}.yaml"
     return "settings.toml"
-
-
-def _is_secret(annotation: Any) -> bool:
-    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
 
 
 def _lower_keys(value: Any) -> Any:

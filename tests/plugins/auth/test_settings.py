@@ -56,7 +56,10 @@ async def test_cookies_are_secure_outside_development_and_test(
     for name, value in project.environment(SOKO_ENV="production").items():
         if name.startswith("SOKO_"):
             monkeypatch.setenv(name, value)
-    project.settings(["tenancy", "auth"])
+    monkeypatch.setenv("SOKO_PLUGINS__AUTH__OTP_CHANNEL", "whatsapp")
+    monkeypatch.setenv("SOKO_PLUGINS__MESSAGING_WHATSAPP__APP_SECRET", "a" * 40)
+    monkeypatch.setenv("SOKO_PLUGINS__MESSAGING_WHATSAPP__VERIFY_TOKEN", "v" * 40)
+    project.settings(["tenancy", "auth", "messaging_whatsapp"])
     auth = auth_of(build_kernel(load_raw(project.root)))
     response = Response()
     set_login_cookies(auth, response, "session-token")
