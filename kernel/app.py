@@ -196,7 +196,7 @@ def create_app(kernel: Kernel) -> SokoApp:
 
     @app.before_serving
     async def start() -> None:
-        await lifespan.enter_async_context(kernel.running())
+        await lifespan.enter_async_context(kernel.running(serving=True))
 
     @app.after_serving
     async def stop() -> None:

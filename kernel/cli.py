@@ -20,14 +20,26 @@ from kernel.logs import configure_logging
 from kernel.settings import SettingsError, masked
 
 
-def load_kernel() -> Kernel:
-    """Build the kernel or exit non-zero naming every settings problem, before anything binds or connects."""
+def load_kernel(*, fresh: bool = False) -> Kernel:
+    """Build the kernel or exit non-zero naming every settings problem, before anything binds or connects.
+
+    One kernel per command line: the plugin commands, the services check and the command itself share it (each
+    build reads the files and loads the plugins again). `fresh` builds anew, after the environment changed.
+    """
     try:
-        kernel = build_kernel()
+        kernel = _built(click.get_current_context(silent=True), fresh=fresh)
     except SettingsError as error:
         click.echo(f"soko: {error}", err=True)
         sys.exit(2)
     configure_logging(kernel.settings.log_level)
+    return kernel
+
+
+def _built(ctx: click.Context | None, *, fresh: bool = False) -> Kernel:
+    meta = ctx.find_root().meta if ctx is not None else {}
+    if fresh or "soko.kernel" not in meta:
+        meta["soko.kernel"] = build_kernel()
+    kernel: Kernel = meta["soko.kernel"]
     return kernel
 
 
@@ -110,14 +122,14 @@ class SokoGroup(click.Group):
         return name, command, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
-    def _plugin_commands(self) -> dict[str, click.Command]:
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         try:
-            kernel = build_kernel()
+            kernel = _built(ctx)
         except SettingsError:
             return {}
         return {
@@ -284,7 +296,7 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     import os
 
     os.environ.update(env)
-    kernel = load_kernel()
+    kernel = load_kernel(fresh=True)
     click.echo("soko dev: applying migrations", err=True)
     asyncio.run(migrations.apply(kernel))
     seeded = asyncio.run(_seed(kernel))

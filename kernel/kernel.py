@@ -68,6 +68,8 @@ class Kernel:
         self.credentials = CredentialStore(self)
         self.webhook_routes = WebhookRoutes(self)
         self._webhook_secret: bytes | None = None
+        # Whether this process serves (web app, worker): only then do background loops run (see `running`).
+        self.serving = False
 
     def config(self, plugin: str) -> BaseModel:
         """The validated settings of an enabled plugin (its `settings_model` instance)."""
@@ -155,8 +157,14 @@ class Kernel:
                 table._meta.db = engine
 
     @asynccontextmanager
-    async def running(self, *, worker: bool = False) -> AsyncIterator[None]:
-        """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse."""
+    async def running(self, *, worker: bool = False, serving: bool = False) -> AsyncIterator[None]:
+        """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse.
+
+        `serving`: the web app and the worker pass it; then the background loops run (periodic jobs, the change
+        listeners plugins keep, reading `kernel.serving`). A CLI command that starts the kernel for one operation
+        runs none of them, so nothing it waits for at exit is parked in a wait or a Redis call.
+        """
+        self.serving = serving
         async with AsyncExitStack() as stack:
             if self.engine is not None:
                 await db.start_pool(

@@ -104,7 +104,9 @@ def load_raw(root: Path | None = None) -> RawSettings:
         envvar_prefix="SOKO",
         env_switcher="SOKO_ENV",
         environments=True,
-        settings_files=["settings.toml", "config/*.yaml"],
+        # Absolute, so dynaconf reads exactly these files: given relative names it also searches the folders above
+        # the working directory and the script's (with an inspect.stack() per file, a third of a CLI run).
+        settings_files=[str(root / "settings.toml"), str(root / "config" / "*.yaml")],
         root_path=str(root),
         load_dotenv=True,
         dotenv_path=str(root / ".env"),

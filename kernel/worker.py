@@ -18,7 +18,7 @@ _stack = AsyncExitStack()
 
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)
 async def _start(state: TaskiqState) -> None:
-    await _stack.enter_async_context(kernel.running(worker=True))
+    await _stack.enter_async_context(kernel.running(worker=True, serving=True))
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
