@@ -37,11 +37,18 @@ class ReclaimingStreamBroker(RedisStreamBroker):
     execution. All state is in Redis (consumer group, pending entries list); nothing is shared via memory.
     """
 
+    taking_work = True
+
+    def stop_taking_work(self) -> None:
+        """From now on yield nothing (the worker's SIGTERM): messages already read and not yet handed to taskiq
+        stay unacknowledged in the consumer group, so they are handed back, redelivered after `idle_timeout`."""
+        self.taking_work = False
+
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """Yield new messages, then messages idle for longer than `idle_timeout` ms on any consumer."""
         streams = [self.queue_name, *self.additional_streams.keys()]
         async with Redis(connection_pool=self.connection_pool) as redis_conn:
-            while True:
+            while self.taking_work:
                 fetched = await redis_conn.xreadgroup(
                     self.consumer_group_name,
                     self.consumer_name,
@@ -52,6 +59,8 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                 )
                 for stream, msg_list in fetched or []:
                     for msg_id, msg in msg_list:
+                        if not self.taking_work:
+                            return
                         yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
                 for stream in streams:
                     # The parent wraps this in a redis Lock created on a MULTI pipeline; its SET NX and
@@ -65,6 +74,8 @@ class ReclaimingStreamBroker(RedisStreamBroker):
                         count=self.unacknowledged_batch_size,
                     )
                     for msg_id, msg in autoclaimed[1]:  # [next cursor, claimed, deleted ids (Redis 7+)]
+                        if not self.taking_work:
+                            return
                         yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
 
 

@@ -57,6 +57,9 @@ class KernelSettings(BaseModel):
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)
     trust_request_id: bool = True
+    # Seconds in-flight work may take after SIGTERM: requests being answered (`soko serve`), the job running
+    # (`soko worker`, which takes no new one). Keep it below your orchestrator's kill timeout (docker stop: 10 s).
+    shutdown_grace: float = Field(default=8.0, gt=0, le=3600)
     # The credential store's AES-256-GCM keys, key id -> base64 of 32 random bytes (`openssl rand -base64 32`);
     # environment only. `credentials_key_id` names the one that encrypts (default: the last listed); the others
     # still decrypt until `soko credentials rotate` has re-encrypted everything. Development and test generate one
