@@ -22,6 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -89,7 +90,5 @@ def _watch(children: list[BaseProcess], stopping: Any, requested: list[int], *, 
 
 def _signal(child: BaseProcess, number: int) -> None:
     if child.pid is not None:
-        try:
+        with suppress(ProcessLookupError):
             os.kill(child.pid, number)
-        except ProcessLookupError:
-            pass
