@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -16,22 +15,9 @@ from redis import Redis
 
 from kernel.testing.project import Project, Running, eventually, wait_for
 
-PROBE = Path(__file__).parent / "slowprobe"
 IN_FLIGHT = 40
 GRACE_S = 6.0
 MARGIN_S = 5.0  # the supervisor's margin beyond the grace (kernel.processes.SHUTDOWN_MARGIN_S) for pools and logs
-
-
-@pytest.fixture(scope="module")
-def probe_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The probe plugin with a dist-info of its own (its entry point), on a path only our processes get."""
-    site = tmp_path_factory.mktemp("slowprobe-site")
-    shutil.copytree(PROBE / "soko_slowprobe", site / "soko_slowprobe")
-    info = site / "soko_slowprobe-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: soko-slowprobe\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[soko.plugins]\nslowprobe = soko_slowprobe.plugin\n")
-    return site
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Slow work that tells Redis when it starts and ends: a route that sleeps, a job that sleeps, and a startup that
-fails when `SLOWPROBE_FAIL_STARTUP` is set. The tests put this folder on PYTHONPATH with a dist-info of its own
-(its entry point), so only their processes see it."""
+"""Slow work that tells Redis when it starts and ends: a route that sleeps, a job that sleeps, a route that
+queries the database, and a startup that fails when `SLOWPROBE_FAIL_STARTUP` is set. The tests put this folder
+on PYTHONPATH with a dist-info of its own (its entry point), so only their processes see it."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ async def sleep() -> dict[str, float]:
     return {"slept": seconds}
 
 
+async def database() -> dict[str, int]:
+    """One query in the request's tenant transaction."""
+    return {"answer": await current_kernel().connection().fetchval("SELECT 1")}
+
+
 async def enqueue(name: str) -> tuple[dict[str, str], int]:
     await current_kernel().task("slowprobe.work").kiq(name, float(request.args.get("seconds", "1")))
     return {"queued": name}, 202
@@ -43,6 +48,7 @@ def register_blueprints(kernel: Kernel) -> list[Blueprint]:
     blueprint = Blueprint("slowprobe", __name__)
     blueprint.add_url_rule("/slowprobe/sleep", view_func=sleep, methods=["GET"])
     blueprint.add_url_rule("/slowprobe/jobs/<name>", view_func=enqueue, methods=["POST"])
+    blueprint.add_url_rule("/slowprobe/db", view_func=database, methods=["GET"])
     return [blueprint]
 
 
