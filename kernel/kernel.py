@@ -94,6 +94,18 @@ class Kernel:
             state = self._plugin_state[plugin] = build(self)
         return state
 
+    @property
+    def https(self) -> bool:
+        """Whether browsers reach this deployment over HTTPS: everywhere but development and test, which serve
+        plain HTTP on localhost. Cookies are then Secure and named `__Host-...` (`cookie_name`)."""
+        return self.settings.env not in {"development", "test"}
+
+    def cookie_name(self, name: str) -> str:
+        """`name` as a cookie is called here: `__Host-<name>` over HTTPS, which a browser accepts only when set
+        Secure, on Path=/ and without a Domain by this very host, so a sibling subdomain (another store) cannot
+        toss one onto ours from the parent domain."""
+        return f"__Host-{name}" if self.https else name
+
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""
         return plugins.call_each(self.manager, hook, self.enabled, **kwargs)
