@@ -12,11 +12,11 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import is_dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
-from quart import Quart, Request, Response, request
+from quart import Quart, Request, Response, current_app, request
 from quart.asgi import ASGIHTTPConnection
 from quart.ctx import RequestContext
 from quart.globals import request_ctx
@@ -27,7 +27,7 @@ from quart_schema.validation import QuerystringValidationError, RequestSchemaVal
 from werkzeug.exceptions import BadHost, HTTPException, RequestTimeout
 from werkzeug.routing import MapAdapter
 
-from kernel import bodies, commit, openapi
+from kernel import bodies, commit, db, openapi
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
@@ -46,6 +46,38 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _INVALID_HOST = (400, "invalid_host", "The Host header is not a valid host name.")
 _HOST_MISMATCH = (400, "host_mismatch", "The request target names another host than the Host header.")
 _BODY_TIMEOUT = (408, "request_timeout", "The request body did not arrive in time; send it again.")
+# While the database is away: retry soon; what the client sees says nothing of why.
+RETRY_AFTER_S = 5
+OUTAGE_LOG_INTERVAL_S = 10.0
+_UNAVAILABLE = Problem(
+    503,
+    "service_unavailable",
+    "The service is briefly unavailable: retry shortly.",
+    headers={"Retry-After": str(RETRY_AFTER_S)},
+)
+
+
+class OutageLog:
+    """One warning per interval while the database is unreachable, instead of a traceback per request (a 15 s
+    outage once logged 1,276 of them): the first failure is logged at once, the rest are counted into the next."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self._unlogged = 0
+
+    def record(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._unlogged += 1
+            return
+        error_log.warning(
+            "database unavailable (%s: %s): answering 503 service_unavailable; %d more since the last warning",
+            type(error).__name__,
+            error,
+            self._unlogged,
+        )
+        self._next, self._unlogged = now + self._interval, 0
 
 
 class SokoRequest(Request):
@@ -111,6 +143,7 @@ class SokoApp(Quart):
     asgi_http_class = SokoConnection
     kernel: Kernel
     body_limits: dict[str, int]
+    outages: OutageLog
 
     async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Response:
         """Request id, pipeline, access log: the per-request path, kept lean (it runs before every view)."""
@@ -212,6 +245,9 @@ def problem_for(error: BaseException) -> Problem:
     """The problem a client sees for an exception: its own words for ours, nothing internal for the rest."""
     if isinstance(error, Problem):
         return error
+    if db.is_outage(error):
+        cast(SokoApp, current_app).outages.record(error)
+        return _UNAVAILABLE
     if isinstance(error, RequestSchemaValidationError):
         source = "query" if isinstance(error, QuerystringValidationError) else "body"
         errors = field_errors(error.validation_error, source=source)
@@ -231,6 +267,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     """The Quart app of a kernel: its blueprints, error handling and lifespan. Does no I/O."""
     app = SokoApp("soko")
     app.kernel = kernel
+    app.outages = OutageLog(OUTAGE_LOG_INTERVAL_S)
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = kernel.settings.body_timeout
@@ -251,7 +288,7 @@ def create_app(kernel: Kernel) -> SokoApp:
 
     @app.before_serving
     async def start() -> None:
-        await lifespan.enter_async_context(kernel.running())
+        await lifespan.enter_async_context(kernel.running(serving=True))
 
     @app.after_serving
     async def stop() -> None:

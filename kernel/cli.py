@@ -16,17 +16,30 @@ from kernel import db, migrations, plugins
 from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
+from kernel.processes import supervise
 from kernel.settings import SettingsError, masked
 
 
-def load_kernel() -> Kernel:
-    """Build the kernel or exit non-zero naming every settings problem, before anything binds or connects."""
+def load_kernel(*, fresh: bool = False) -> Kernel:
+    """Build the kernel or exit non-zero naming every settings problem, before anything binds or connects.
+
+    One kernel per command line: the plugin commands, the services check and the command itself share it (each
+    build reads the files and loads the plugins again). `fresh` builds anew, after the environment changed.
+    """
     try:
-        kernel = build_kernel()
+        kernel = _built(click.get_current_context(silent=True), fresh=fresh)
     except SettingsError as error:
         click.echo(f"soko: {error}", err=True)
         sys.exit(2)
     configure_logging(kernel.settings.log_level)
+    return kernel
+
+
+def _built(ctx: click.Context | None, *, fresh: bool = False) -> Kernel:
+    meta = ctx.find_root().meta if ctx is not None else {}
+    if fresh or "soko.kernel" not in meta:
+        meta["soko.kernel"] = build_kernel()
+    kernel: Kernel = meta["soko.kernel"]
     return kernel
 
 
@@ -109,14 +122,14 @@ class SokoGroup(click.Group):
         return name, command, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
-    def _plugin_commands(self) -> dict[str, click.Command]:
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         try:
-            kernel = build_kernel()
+            kernel = _built(ctx)
         except SettingsError:
             return {}
         return {
@@ -139,9 +152,13 @@ main.add_command(credentials)
 @click.option("--bind", help="host:port to listen on (default: the `bind` setting)")
 @click.option("--workers", type=int, help="web processes (default: the `web_workers` setting)")
 def serve(bind: str | None, workers: int | None) -> None:
-    """Serve HTTP with hypercorn. Refuses to start on bad settings or pending migrations."""
+    """Serve HTTP with hypercorn. Refuses to start on bad settings or pending migrations.
+
+    SIGTERM drains: no new connections, requests in flight get `shutdown_grace` seconds to be answered, then the
+    processes exit. A process whose startup fails makes the command exit non-zero.
+    """
+    from hypercorn.asyncio.run import asyncio_worker
     from hypercorn.config import Config
-    from hypercorn.run import run
 
     kernel = load_kernel()
     preflight(kernel)
@@ -149,30 +166,49 @@ def serve(bind: str | None, workers: int | None) -> None:
     config.application_path = "kernel.asgi:app"
     config.bind = [bind or kernel.settings.bind]
     config.workers = workers or kernel.settings.web_workers
+    config.graceful_timeout = kernel.settings.shutdown_grace
     config.accesslog = None  # soko writes its own access log, one JSON line per request
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, so it is masked too
     config.include_server_header = False
+    arguments = {"config": config, "sockets": config.create_sockets()}
     click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
-    sys.exit(run(config))
+    grace = kernel.settings.shutdown_grace
+    sys.exit(supervise(asyncio_worker, arguments, count=config.workers, grace=grace, role="serve"))
 
 
 @main.command()
 @click.option("--processes", type=int, help="worker processes (default: the `worker_processes` setting)")
 def worker(processes: int | None) -> None:
-    """Run the taskiq worker for every enabled plugin's tasks."""
+    """Run the taskiq worker for every enabled plugin's tasks.
+
+    SIGTERM stops it taking jobs at once; a job already running gets `shutdown_grace` seconds to finish, else it
+    is left unacknowledged and so handed back (redelivered after `queue_reclaim_after_ms`).
+    """
     from taskiq.cli.worker.args import WorkerArgs
-    from taskiq.cli.worker.run import run_worker
 
     kernel = load_kernel()
     preflight(kernel)
+    grace = kernel.settings.shutdown_grace
     args = WorkerArgs(
         broker="kernel.worker:broker",
         modules=[],
         workers=processes or kernel.settings.worker_processes,
         configure_logging=False,
+        wait_tasks_timeout=grace,
+        shutdown_timeout=min(grace, WORKER_BROKER_SHUTDOWN_S),
     )
     click.echo(f"soko: worker with {args.workers} process(es), tasks: {', '.join(sorted(kernel.tasks))}", err=True)
-    sys.exit(run_worker(args) or 0)
+    sys.exit(supervise(work, {"args": args}, count=args.workers, grace=grace, role="worker"))
+
+
+WORKER_BROKER_SHUTDOWN_S = 2.0
+
+
+def work(args: Any, shutdown_event: Any) -> None:
+    """One worker process: taskiq's listener, which handles the SIGTERM the supervisor sends it."""
+    from taskiq.cli.worker.run import start_listen
+
+    start_listen(args)
 
 
 @main.command()
@@ -283,7 +319,7 @@ def _develop(env: dict[str, str], supervise: Any) -> int:
     import os
 
     os.environ.update(env)
-    kernel = load_kernel()
+    kernel = load_kernel(fresh=True)
     click.echo("soko dev: applying migrations", err=True)
     asyncio.run(migrations.apply(kernel))
     seeded = asyncio.run(_seed(kernel))

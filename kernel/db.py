@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,10 +36,55 @@ class ServiceUnavailable(RuntimeError):
 
 # What asyncpg raises for a server that is down, a socket that is gone, or a database or role that is missing.
 UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What a request meets while the database is away (down, restarting, refusing connections), as opposed to its own
+# query's error: it is answered 503 `service_unavailable`, never 500 (`kernel.app`).
+OUTAGE = (
+    OSError,
+    TimeoutError,
+    ServiceUnavailable,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` (or what it was raised from) says the database is unreachable."""
+    return isinstance(error, OUTAGE) or (error.__cause__ is not None and isinstance(error.__cause__, OUTAGE))
+
+
+class _QuietPoolRetries(logging.Filter):
+    """asyncpg's pool logs a warning with a traceback each time it fails to reconnect up to its minimum size,
+    every second or so while the database is down; let one through per interval, as one line."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._next = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or record.exc_info[1] is None:
+            return True
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._interval
+        error = record.exc_info[1]
+        record.msg, record.args = f"{record.getMessage()} ({type(error).__name__}: {error})", ()
+        record.exc_info = record.exc_text = None
+        return True
+
+
+POOL_RETRY_LOG_INTERVAL_S = 10.0
+_POOL_LOG = logging.getLogger("asyncpg.pool")
 
 
 async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max_size: int) -> None:
     """Start `engine`'s pool; a server that cannot be reached is a `ServiceUnavailable` naming `setting`."""
+    if not any(isinstance(known, _QuietPoolRetries) for known in _POOL_LOG.filters):
+        _POOL_LOG.addFilter(_QuietPoolRetries(POOL_RETRY_LOG_INTERVAL_S))
     try:
         await engine.start_connection_pool(min_size=min_size, max_size=max_size)
     except asyncpg.InvalidAuthorizationSpecificationError as error:

@@ -38,6 +38,16 @@ def settings_model() -> type[BaseModel]:
     """
 
 
+@hookspec
+def check_kernel(kernel: Kernel) -> list[str]:
+    """Return problems with what the built kernel holds, each naming the setting to fix (a messaging channel or
+    payment provider you need that no enabled plugin provides), or an empty list.
+
+    Called once everything is collected, while the kernel is built: `soko config check` and every command then
+    report these with the settings problems, before anything starts. Do no I/O here.
+    """
+
+
 # -- lifecycle: the web process and the worker alike ----------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import pluggy
@@ -18,6 +19,7 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
 from kernel import db, fields, inbox, migrations, plugins, webhook_tokens
 from kernel.credentials import CredentialStore
+from kernel.file_secrets import drop_empty_secrets, secrets_in_files
 from kernel.local_secrets import local_secret
 from kernel.messaging import MessagingChannel
 from kernel.payments import PaymentProvider
@@ -67,6 +69,8 @@ class Kernel:
         self.credentials = CredentialStore(self)
         self.webhook_routes = WebhookRoutes(self)
         self._webhook_secret: bytes | None = None
+        # Whether this process serves (web app, worker): only then do background loops run (see `running`).
+        self.serving = False
 
     def config(self, plugin: str) -> BaseModel:
         """The validated settings of an enabled plugin (its `settings_model` instance)."""
@@ -101,6 +105,18 @@ class Kernel:
         """`async with kernel.redis_opened(**options) as client`: `redis(**options)` for a lifespan, ready for
         concurrent use from the start (a Cluster's topology is discovered first) and closed at exit."""
         return opened(self.redis(**options))
+
+    @property
+    def https(self) -> bool:
+        """Whether browsers reach this deployment over HTTPS: everywhere but development and test, which serve
+        plain HTTP on localhost. Cookies are then Secure and named `__Host-...` (`cookie_name`)."""
+        return self.settings.env not in {"development", "test"}
+
+    def cookie_name(self, name: str) -> str:
+        """`name` as a cookie is called here: `__Host-<name>` over HTTPS, which a browser accepts only when set
+        Secure, on Path=/ and without a Domain by this very host, so a sibling subdomain (another store) cannot
+        toss one onto ours from the parent domain."""
+        return f"__Host-{name}" if self.https else name
 
     def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""
@@ -165,8 +181,14 @@ class Kernel:
                 table._meta.db = engine
 
     @asynccontextmanager
-    async def running(self, *, worker: bool = False) -> AsyncIterator[None]:
-        """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse."""
+    async def running(self, *, worker: bool = False, serving: bool = False) -> AsyncIterator[None]:
+        """Start the pool, the broker's producer side and every plugin's lifespan; stop them in reverse.
+
+        `serving`: the web app and the worker pass it; then the background loops run (periodic jobs, the change
+        listeners plugins keep, reading `kernel.serving`). A CLI command that starts the kernel for one operation
+        runs none of them, so nothing it waits for at exit is parked in a wait or a Redis call.
+        """
+        self.serving = serving
         async with AsyncExitStack() as stack:
             if self.engine is not None:
                 await db.start_pool(
@@ -224,13 +246,31 @@ def build_kernel(raw: RawSettings | None = None, extra_plugins: Iterable[tuple[s
         kernel.broker.add_dependency_context({Kernel: kernel})
         for name, function in ((inbox.PROCESS_TASK, inbox.process_task), (inbox.SWEEP_TASK, inbox.sweep_task)):
             kernel.tasks[name] = kernel.broker.register_task(function(kernel), task_name=name)
-    problems += _collect_middleware(kernel)
-    problems += _collect_tasks(kernel)
-    problems += _collect_named(kernel, "register_payment_providers", kernel.payments)
-    problems += _collect_named(kernel, "register_messaging_channels", kernel.messaging)
+    for collect in (
+        _collect_middleware,
+        _collect_tasks,
+        partial(_collect_named, hook="register_payment_providers", into=kernel.payments),
+        partial(_collect_named, hook="register_messaging_channels", into=kernel.messaging),
+    ):
+        problems += _problems_of(collect, kernel)
+    if not problems:  # the checks read what was collected, which is only whole without problems
+        problems += _problems_of(_checks, kernel)
     if problems:
         raise SettingsError(problems)
     return kernel
+
+
+def _problems_of(collect: Callable[[Kernel], list[str]], kernel: Kernel) -> list[str]:
+    """What `collect` reports, and the problems of a plugin hook that raised `SettingsError` on the way: one
+    plugin's missing secret does not hide another's."""
+    try:
+        return collect(kernel)
+    except SettingsError as error:
+        return error.problems
+
+
+def _checks(kernel: Kernel) -> list[str]:
+    return [problem for _, found in kernel.call("check_kernel", kernel=kernel) for problem in found]
 
 
 def _validate_plugin_tables(
@@ -247,9 +287,10 @@ def _validate_plugin_tables(
                 problems.append(f"plugins.{name}: this plugin takes no settings; remove the table")
             continue
         try:
-            validated[name] = model.model_validate(table)
+            validated[name] = model.model_validate(drop_empty_secrets(table, model))
         except ValidationError as error:
             problems += describe(error, prefix=f"plugins.{name}.", model=model)
+    problems += secrets_in_files(raw.root, raw.env, {f"plugins.{name}": model for name, model in models.items()})
     configured = set(raw.data.get("plugins") or {}) - {"enabled"}
     known = set(plugins.installed()) | set(order)
     problems += [
@@ -281,7 +322,7 @@ def _collect_tasks(kernel: Kernel) -> list[str]:
     return problems
 
 
-def _collect_named(kernel: Kernel, hook: str, into: dict[str, Any]) -> list[str]:
+def _collect_named(kernel: Kernel, *, hook: str, into: dict[str, Any]) -> list[str]:
     problems = []
     for plugin, contributed in kernel.call(hook, kernel=kernel):
         for item in contributed:

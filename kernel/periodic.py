@@ -4,6 +4,15 @@ Each process that enters a plugin's lifespan (web and worker alike) runs the tic
 after the queue and the task lets exactly one of them enqueue per period, and the workers run the jobs. Jobs are
 at least once, so the task must be idempotent anyway; the lock only keeps the queue from filling up with
 duplicates. `tenants` fans the job out: one job per tenant, each carrying its tenant like a request's job does.
+
+Only the processes that serve run tickers (`kernel.running(serving=True)`: the web app and the worker); a CLI
+command that starts the kernel for one operation runs none, so its exit waits on no ticker at all.
+
+Stopping never depends on a cancellation reaching the ticker. On Python 3.11 `asyncio.wait_for` drops a
+cancellation that arrives as the awaited call completes (CPython gh-86296, fixed in 3.12 by rebuilding it on
+`asyncio.timeout`), and redis-py 8.1 sends every command through `wait_for` when a socket timeout is set: a
+cancelled ticker could carry on into its next wait. So the ticker stops on a flag it checks between steps, every
+Redis call it makes is bounded by socket timeouts, and leaving the block waits for it at most `STOP_WAIT_S`.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("soko.periodic")
 
 TenantIds = Callable[[], Awaitable[Iterable[str | None]]]
+REDIS_TIMEOUT_S = 5.0  # connect and socket timeouts of the ticker's Redis calls
+STOP_WAIT_S = 2 * REDIS_TIMEOUT_S  # leaving the block waits this long at most for the ticker's last step
 
 
 async def _no_tenant() -> list[str | None]:
@@ -39,19 +50,20 @@ async def periodic_per_tenant(
     kernel: Kernel, task_name: str, seconds: float, *, tenants: TenantIds
 ) -> AsyncIterator[None]:
     """While the block runs, enqueue `task_name` once per tenant about every `seconds` across all processes."""
-    if kernel.broker is None or kernel.settings.redis_url is None:
+    if not kernel.serving or kernel.broker is None or kernel.settings.redis_url is None:
         yield
         return
-    async with kernel.redis_opened() as redis:
+    async with kernel.redis_opened(socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S) as redis:
         stop = asyncio.Event()
         ticker = asyncio.create_task(_tick(kernel, redis, task_name, seconds, tenants, stop))
         try:
             yield
         finally:
-            # redis-py 8.1 can swallow a cancellation mid-command; the stop flag ends the loop all the same.
-            stop.set()
+            stop.set()  # what ends the loop; the cancel only shortens a wait it may be in, if it gets there
             ticker.cancel()
-            await asyncio.wait([ticker])
+            done, _ = await asyncio.wait([ticker], timeout=STOP_WAIT_S)
+            if not done:
+                log.warning("periodic %s: the ticker did not stop within %ss; left behind", task_name, STOP_WAIT_S)
 
 
 async def _tick(

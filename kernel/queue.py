@@ -118,6 +118,13 @@ class StreamBroker(AsyncBroker):
                 self.replica_wait_ms,
             )
 
+    taking_work = True
+
+    def stop_taking_work(self) -> None:
+        """From now on yield nothing (the worker's SIGTERM): messages already read and not yet handed to taskiq
+        stay unacknowledged in the consumer group, so they are handed back, redelivered after `idle_timeout`."""
+        self.taking_work = False
+
     def _ack(self, message_id: bytes) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             await self.redis.xack(self.queue_name, self.consumer_group_name, message_id)
@@ -126,7 +133,7 @@ class StreamBroker(AsyncBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         """Yield new messages, then messages idle for longer than `idle_timeout` ms on any consumer."""
-        while True:
+        while self.taking_work:
             try:
                 fetched = await self.redis.xreadgroup(
                     self.consumer_group_name,
@@ -149,6 +156,8 @@ class StreamBroker(AsyncBroker):
             messages = [message for _, messages in fetched or [] for message in messages]
             messages += claimed[1]  # [next cursor, claimed, deleted ids (Redis 7+)]
             for message_id, fields in messages:
+                if not self.taking_work:
+                    return
                 yield AckableMessage(data=fields[b"data"], ack=self._ack(message_id))
 
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from dynaconf import Dynaconf
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
+from kernel.file_secrets import drop_empty_secrets, is_secret, secrets_in_files
+
 
 class SettingsError(Exception):
     """The configuration cannot run; `problems` names each one with where to fix it."""
@@ -72,6 +74,9 @@ class KernelSettings(BaseModel):
     web_workers: int = Field(default=1, ge=1)
     worker_processes: int = Field(default=1, ge=1)
     trust_request_id: bool = True
+    # Seconds in-flight work may take after SIGTERM: requests being answered (`soko serve`), the job running
+    # (`soko worker`, which takes no new one). Keep it below your orchestrator's kill timeout (docker stop: 10 s).
+    shutdown_grace: float = Field(default=8.0, gt=0, le=3600)
     # The credential store's AES-256-GCM keys, key id -> base64 of 32 random bytes (`openssl rand -base64 32`);
     # environment only. `credentials_key_id` names the one that encrypts (default: the last listed); the others
     # still decrypt until `soko credentials rotate` has re-encrypted everything. Development and test generate one
@@ -137,7 +142,9 @@ def load_raw(root: Path | None = None) -> RawSettings:
         envvar_prefix="SOKO",
         env_switcher="SOKO_ENV",
         environments=True,
-        settings_files=["settings.toml", "config/*.yaml"],
+        # Absolute, so dynaconf reads exactly these files: given relative names it also searches the folders above
+        # the working directory and the script's (with an inspect.stack() per file, a third of a CLI run).
+        settings_files=[str(root / "settings.toml"), str(root / "config" / "*.yaml")],
         root_path=str(root),
         load_dotenv=True,
         dotenv_path=str(root / ".env"),
@@ -163,10 +170,12 @@ def _embedded_services(root: Path) -> dict[str, str]:
 
 
 def validate_kernel(raw: RawSettings) -> tuple[KernelSettings | None, list[str]]:
+    """The kernel's own settings, and every problem with them (a secret set in a file is one)."""
+    in_files = secrets_in_files(raw.root, raw.env, {"": KernelSettings})
     try:
-        return KernelSettings.model_validate(raw.data), []
+        return KernelSettings.model_validate(drop_empty_secrets(raw.data, KernelSettings)), in_files
     except ValidationError as error:
-        return None, describe(error, prefix="", model=KernelSettings)
+        return None, describe(error, prefix="", model=KernelSettings) + in_files
 
 
 def plugin_table(raw: RawSettings, name: str) -> dict[str, Any]:
@@ -188,7 +197,7 @@ def describe(error: ValidationError, *, prefix: str, model: type[BaseModel]) -> 
         dotted = f"{prefix}{path}" if path else prefix.rstrip(".")
         variable = "SOKO_" + dotted.upper().replace(".", "__")
         field = model.model_fields.get(str(item["loc"][0])) if item["loc"] else None
-        secret = field is not None and _is_secret(field.annotation)
+        secret = field is not None and is_secret(field.annotation)
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(sorted(model.model_fields)) or "none"
             lines.append(f"{dotted}: unknown key (allowed: {allowed}); remove it from {_files_for(prefix)}")
@@ -196,7 +205,8 @@ def describe(error: ValidationError, *, prefix: str, model: type[BaseModel]) -> 
             where = f"the environment variable {variable}" if secret else f"{_files_for(prefix)} or {variable}"
             lines.append(f"{dotted}: required; set it in {where}")
         else:
-            lines.append(f"{dotted}: {item['msg']}; fix it in {_files_for(prefix)} or {variable}")
+            where = f"the environment variable {variable}" if secret else f"{_files_for(prefix)} or {variable}"
+            lines.append(f"{dotted}: {item['msg']}; fix it in {where}")
     return lines
 
 
@@ -205,10 +215,6 @@ def _files_for(prefix: str) -> str:
     if parts[0] == "plugins" and len(parts) > 2:
         return f"config/{parts[1]}.yaml"
     return "settings.toml"
-
-
-def _is_secret(annotation: Any) -> bool:
-    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
 
 
 def _lower_keys(value: Any) -> Any:

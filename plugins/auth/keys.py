@@ -6,6 +6,8 @@ stand-ins are public (they are in this file), so any other environment refuses t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from kernel import Kernel, SettingsError
@@ -28,6 +30,11 @@ class Keyring:
     @property
     def signing_key(self) -> bytes:
         return self.keys[self.signing_kid]
+
+    @property
+    def csrf_key(self) -> bytes:
+        """The key of the staff panel's CSRF tokens, derived from the pepper (no further secret to set)."""
+        return hmac.new(self.pepper, b"soko csrf token v1", hashlib.sha256).digest()
 
 
 def keyring_for(kernel: Kernel) -> Keyring:

@@ -2,8 +2,9 @@
 
 - No tenant bound (health, webhooks, the platform's /tenancy API with its own token): nothing to do here.
 - `Authorization: Bearer <jwt>`: must verify and belong to this tenant, else 401 `unauthorized`.
-- Otherwise the session cookie: a live session of this tenant signs the request in; a stale one is ignored, so a
-  browser with an old cookie still sees public pages, and protected ones answer 401.
+- Otherwise the session cookie: an unsafe request must carry the session's own CSRF token (`csrf.check`, 403
+  `csrf_failed`); a live session of this tenant signs the request in; a stale one is ignored, so a browser with
+  an old cookie still sees public pages, and protected ones answer 401.
 - Admin routes (`admin_routes`) need a staff user of this tenant: 401 without one, 403 `forbidden` for a customer.
 
 The user's id goes into `user_id_var`, so the access log and the labels of jobs enqueued by the view carry it.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from quart import Request, Response
 
 from kernel import CallNext, Problem, RequestMiddleware, RoutePatterns, Stage, tenant_id_var, user_id_var
-from plugins.auth import sessions
+from plugins.auth import csrf, sessions
 from plugins.auth.principal import Principal, principal_var
 from plugins.auth.runtime import Auth
 from plugins.auth.tokens import InvalidToken
@@ -36,7 +37,7 @@ class AuthMiddleware(RequestMiddleware):
     def __init__(self, auth: Auth) -> None:
         self._auth = auth
         self._admin = RoutePatterns(auth.settings.admin_routes)
-        self._cookie = auth.settings.session_cookie
+        self._cookie = auth.session_cookie
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         tenant_id = tenant_id_var.get()
@@ -68,5 +69,6 @@ class AuthMiddleware(RequestMiddleware):
         cookie = request.cookies.get(self._cookie)
         if not cookie:
             return None
+        csrf.check(self._auth, request, cookie)
         async with self._auth.kernel.tenant_transaction(tenant_id):
             return await sessions.principal_for(cookie, tenant_id)

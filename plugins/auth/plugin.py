@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import click
 from quart import Blueprint
 
 from kernel import Kernel, RequestMiddleware, RoutePatterns, hookimpl
-from plugins.auth import commands, demo, openapi, startup, views
+from plugins.auth import checks, commands, demo, openapi, views
 from plugins.auth.middleware import AuthMiddleware
 from plugins.auth.runtime import auth_of
 from plugins.auth.settings import AuthSettings
@@ -39,8 +38,8 @@ def openapi_operation(kernel: Kernel, method: str, rule: str) -> Mapping[str, An
 
 
 @hookimpl
-def lifespan(kernel: Kernel) -> AbstractAsyncContextManager[None]:
-    return startup.lifespan(kernel)
+def check_kernel(kernel: Kernel) -> list[str]:
+    return checks.problems(kernel)
 
 
 @hookimpl

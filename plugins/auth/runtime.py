@@ -20,7 +20,15 @@ class Auth:
     @property
     def secure_cookies(self) -> bool:
         """Secure everywhere but development and test, which serve plain HTTP on localhost."""
-        return self.kernel.settings.env not in {"development", "test"}
+        return self.kernel.https
+
+    @property
+    def session_cookie(self) -> str:
+        return self.kernel.cookie_name(self.settings.session_cookie)
+
+    @property
+    def csrf_cookie(self) -> str:
+        return self.kernel.cookie_name(self.settings.csrf_cookie)
 
     def otp_channel(self) -> MessagingChannel:
         return self.kernel.messaging[self.settings.otp_channel]

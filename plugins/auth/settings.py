@@ -30,9 +30,12 @@ class AuthSettings(BaseModel):
     # The messaging channel that delivers codes (`outbox` in development and tests, later `whatsapp`).
     otp_channel: str = "outbox"
     session_ttl_seconds: int = Field(default=12 * 3600, ge=300)
-    # Keep these equal to plugins.security.csrf.session_cookie / token_cookie: that plugin checks them.
+    # Keep these equal to plugins.security.csrf.session_cookie / token_cookie; outside development and test both
+    # get the `__Host-` prefix (docs/security.md).
     session_cookie: str = Field(default="soko_session", pattern=_COOKIE)
     csrf_cookie: str = Field(default="soko_csrf", pattern=_COOKIE)
+    # The header the panel repeats the CSRF token in (keep equal to plugins.security.csrf.header).
+    csrf_header: str = Field(default="X-CSRF-Token", pattern=_COOKIE)
     # Routes only staff of the request's tenant may call, whichever plugin serves them.
     admin_routes: list[str] = Field(default_factory=lambda: ["/admin/*"])
 

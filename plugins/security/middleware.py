@@ -30,7 +30,7 @@ class SecurityMiddleware(RequestMiddleware):
             response = await self._cors.preflight(request)
         else:
             try:
-                self._csrf(request)
+                await self._csrf(request)
                 response = await call_next()
             except Problem as problem:
                 response = problem.to_response()

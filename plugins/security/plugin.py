@@ -20,4 +20,4 @@ def settings_model() -> type[SecuritySettings]:
 def register_middleware(kernel: Kernel) -> list[RequestMiddleware]:
     settings = kernel.settings_of("security", SecuritySettings)
     cors = Cors(settings.cors, storefront_lookup(kernel))
-    return [SecurityMiddleware(SecurityHeaders(settings), cors, CsrfCheck(settings.csrf))]
+    return [SecurityMiddleware(SecurityHeaders(settings), cors, CsrfCheck(settings.csrf, kernel, cors))]

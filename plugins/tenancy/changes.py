@@ -47,8 +47,11 @@ async def announce(kernel: Kernel, tenant_id: str) -> None:
 
 @asynccontextmanager
 async def listening(kernel: Kernel) -> AsyncIterator[None]:
-    """Keep this process's directory in step with changes made anywhere, for as long as the context is open."""
-    if kernel.settings.redis_url is None:
+    """Keep this process's directory in step with changes made anywhere, for as long as the context is open.
+
+    Only in a process that serves: a CLI command lives for one operation, so its cache cannot go stale.
+    """
+    if kernel.settings.redis_url is None or not kernel.serving:
         yield
         return
     stop, subscribed = asyncio.Event(), asyncio.Event()

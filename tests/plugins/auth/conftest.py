@@ -42,6 +42,8 @@ def auth_project(root: Path, servers: Servers, database: Database) -> Project:
     }
     project.settings(ENABLED)
     project.plugin_config("tenancy", {"base_domains": ["localhost"]})
+    # Storefronts on plain-HTTP subdomains, as every store is a sibling under one base domain (the CSRF tests).
+    project.plugin_config("security", {"cors": {"storefront_schemes": ["http"]}})
     return project
 
 

@@ -50,19 +50,25 @@ def test_weak_or_unknown_signing_keys_are_settings_errors(project: Project) -> N
     assert "at least 32 characters" in result.stderr
 
 
-async def test_cookies_are_secure_outside_development_and_test(
+async def test_cookies_are_secure_host_cookies_outside_development_and_test(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in project.environment(SOKO_ENV="production").items():
         if name.startswith("SOKO_"):
             monkeypatch.setenv(name, value)
-    project.settings(["tenancy", "auth"])
+    monkeypatch.setenv("SOKO_PLUGINS__AUTH__OTP_CHANNEL", "whatsapp")
+    monkeypatch.setenv("SOKO_PLUGINS__MESSAGING_WHATSAPP__APP_SECRET", "a" * 40)
+    monkeypatch.setenv("SOKO_PLUGINS__MESSAGING_WHATSAPP__VERIFY_TOKEN", "v" * 40)
+    project.settings(["tenancy", "auth", "messaging_whatsapp"])
     auth = auth_of(build_kernel(load_raw(project.root)))
     response = Response()
     set_login_cookies(auth, response, "session-token")
     headers = [header.lower() for header in response.headers.getlist("Set-Cookie")]
     assert len(headers) == 2
     assert all("secure" in header and "samesite=lax" in header for header in headers)
+    # __Host- cookies: a browser takes them only Secure, on Path=/ and without Domain, from this very host.
+    assert sorted(header.split("=", 1)[0] for header in headers) == ["__host-soko_csrf", "__host-soko_session"]
+    assert all("path=/" in header and "domain" not in header for header in headers)
 
 
 def test_openapi_documents_who_may_call_what(server: Running) -> None:
