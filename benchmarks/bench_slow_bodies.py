@@ -111,7 +111,8 @@ def main() -> int:
         and outcome.answers == [(408, "request_timeout")] * args.slow
     )
     setup = {"slow_clients": args.slow, "clients": args.clients, "seconds": args.seconds, "processes": args.processes}
-    print(json.dumps(setup | {"summary": outcome.summary(), "p99_ms": round(outcome.p99_s * 1000, 1), "pass": passed}))
+    p99_ms = round(outcome.p99_s * 1000, 1) if outcome.p99_s < float("inf") else None
+    print(json.dumps(setup | {"summary": outcome.summary(), "p99_ms": p99_ms, "pass": passed}))
     return 0 if passed or not args.enforce else 1
 
 

@@ -2,7 +2,7 @@
 
 Isolation lives in the database: tenant-owned tables have row-level security on `app.current_tenant`, which is
 set with `set_config(..., true)`, so it lasts exactly one transaction and nothing survives on a pooled connection
-(behind PgBouncer in transaction mode too).
+(behind PgBouncer in transaction mode too). A tenant transaction takes its connection at its first statement.
 """
 
 from __future__ import annotations
@@ -152,13 +152,14 @@ class _LazyTransaction(PostgresTransaction):
     release rolls back and resets whatever it gets.
     """
 
-    __slots__ = ("_opened", "_opening", "_tenant")
+    __slots__ = ("_ended", "_opened", "_opening", "_tenant")
 
     def __init__(self, engine: PostgresEngine, tenant: str) -> None:
         super().__init__(engine, allow_nested=False)
         self._tenant = tenant
         self._opened: asyncpg.Connection | None = None
         self._opening = asyncio.Lock()
+        self._ended = False
         self.connection = _LazyConnection(self)
 
     async def __aenter__(self) -> PostgresTransaction:
@@ -175,16 +176,21 @@ class _LazyTransaction(PostgresTransaction):
         if self._opened is not None:
             return self._opened
         async with self._opening:  # two statements started at once must not take two connections
+            if self._ended:  # a statement after the end (a task that outlived its request) must not start another
+                raise RuntimeError("this tenant transaction has ended; open a new one")
             if self._opened is None:
                 connection = await self.get_connection()
                 try:
                     self.transaction = connection.transaction()
                     await self.transaction.start()
                     await connection.execute("SELECT set_config('app.current_tenant', $1, true)", self._tenant)
+                    if self._ended:  # the transaction ended while this statement was connecting
+                        raise RuntimeError("this tenant transaction has ended; open a new one")
                 except BaseException:
                     await _give_back(self.engine, connection)
                     raise
                 self._opened = connection
+                self.connection = connection  # later statements (piccolo's among them) go straight to it
         return self._opened
 
     async def commit(self) -> None:
@@ -208,6 +214,7 @@ class _LazyTransaction(PostgresTransaction):
             elif exception is None and not (self._committed or self._rolled_back):
                 await self.commit()
         finally:
+            self._ended = True
             self.engine.current_transaction.reset(self.context)
             if self._opened is not None:
                 await _give_back(self.engine, self._opened)

@@ -47,16 +47,24 @@ class Outcome:
     slow_done_s: float = 0.0  # from the first slow connection to the last slow answer
 
     def summary(self) -> str:
-        quantiles = statistics.quantiles(self.latencies, n=100)
+        if len(self.latencies) < 2:
+            served = f"{len(self.latencies)} normal requests answered, {len(self.failures)} failures"
+        else:
+            quantiles = statistics.quantiles(self.latencies, n=100)
+            served = (
+                f"{len(self.latencies)} normal requests: p50 {quantiles[49] * 1000:.0f} ms, p99 "
+                f"{quantiles[98] * 1000:.0f} ms, max {max(self.latencies) * 1000:.0f} ms, {len(self.failures)} failures"
+            )
         return (
-            f"{len(self.latencies)} normal requests: p50 {quantiles[49] * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f}"
-            f" ms, max {max(self.latencies) * 1000:.0f} ms, {len(self.failures)} failures; transactions idle over 1 s"
-            f" at most {max(self.held, default=0)}; slow clients answered {sorted(set(self.answers))} after"
-            f" {self.slow_done_s:.1f} s"
+            f"{served}; transactions idle over 1 s at most {max(self.held, default=0)}; slow clients answered"
+            f" {sorted(set(self.answers))} after {self.slow_done_s:.1f} s"
         )
 
     @property
     def p99_s(self) -> float:
+        """p99 of the normal requests' latency; infinite when fewer than two were answered."""
+        if len(self.latencies) < 2:
+            return float("inf")
         return statistics.quantiles(self.latencies, n=100)[98]
 
 
