@@ -11,8 +11,7 @@
 
 # ruff: noqa: S608 - the SQL below is built from this module's constants only
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+from kernel.sql_migrations import sql_migration
 
 ID = "2026-12-02T19:00:00:000000"
 VERSION = "1.38.0"
@@ -120,15 +119,4 @@ STATEMENTS = [
 ]
 
 
-async def create() -> None:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no piccolo engine: run migrations with `soko migrate`")
-    for statement in STATEMENTS:
-        await engine.run_ddl(statement)
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="kernel", description=DESCRIPTION)
-    manager.add_raw(create)
-    return manager
+forwards = sql_migration(ID, "kernel", DESCRIPTION, STATEMENTS)

@@ -1,7 +1,6 @@
 """Who may read an order: the SHA-256 of the token handed out at checkout, and the customer who was signed in."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+from kernel.sql_migrations import sql_migration
 
 ID = "2026-12-03T06:40:00:000000"
 VERSION = "1.38.0"
@@ -13,15 +12,4 @@ STATEMENTS = [
 ]
 
 
-async def change() -> None:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no piccolo engine: run migrations with `soko migrate`")
-    for statement in STATEMENTS:
-        await engine.run_ddl(statement)
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="commerce", description=DESCRIPTION)
-    manager.add_raw(change)
-    return manager
+forwards = sql_migration(ID, "commerce", DESCRIPTION, STATEMENTS)

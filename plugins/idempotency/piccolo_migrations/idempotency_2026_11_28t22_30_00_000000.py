@@ -1,8 +1,6 @@
 """Idempotency records: tenant-owned, one per (tenant, caller, key)."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
-
+from kernel.sql_migrations import sql_migration
 from plugins.tenancy.public import tenant_owned
 
 ID = "2026-11-28T22:30:00:000000"
@@ -29,15 +27,4 @@ STATEMENTS = [
 ]
 
 
-async def create() -> None:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no piccolo engine: run migrations with `soko migrate`")
-    for statement in STATEMENTS:
-        await engine.run_ddl(statement)
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="idempotency", description=DESCRIPTION)
-    manager.add_raw(create)
-    return manager
+forwards = sql_migration(ID, "idempotency", DESCRIPTION, STATEMENTS)

@@ -1,8 +1,6 @@
 """Payment intents: tenant-owned, one row per attempt to pay an order, with the uniqueness money needs."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
-
+from kernel.sql_migrations import sql_migration
 from plugins.tenancy.public import tenant_owned
 
 ID = "2026-12-03T06:30:00:000000"
@@ -45,15 +43,4 @@ STATEMENTS = [
 ]
 
 
-async def create() -> None:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no piccolo engine: run migrations with `soko migrate`")
-    for statement in STATEMENTS:
-        await engine.run_ddl(statement)
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="payments", description=DESCRIPTION)
-    manager.add_raw(create)
-    return manager
+forwards = sql_migration(ID, "payments", DESCRIPTION, STATEMENTS)

@@ -8,8 +8,7 @@ but not forced: the owner running migrations and maintenance is not held to it.
 Self-contained on purpose: a migration that already ran must keep meaning what it meant.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+from kernel.sql_migrations import sql_migration
 
 ID = "2026-11-28T21:30:00:000000"
 VERSION = "1.38.0"
@@ -32,14 +31,4 @@ STATEMENTS = [
 ]
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="tenancy", description=DESCRIPTION)
-
-    async def guard_registry() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
-
-    manager.add_raw(guard_registry)
-    return manager
+forwards = sql_migration(ID, "tenancy", DESCRIPTION, STATEMENTS)

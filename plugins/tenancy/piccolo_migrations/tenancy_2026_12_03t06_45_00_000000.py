@@ -13,8 +13,7 @@ Self-contained on purpose: a migration that already ran must keep meaning what i
 
 # ruff: noqa: S608 - the SQL below is built from this module's constants only
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
+from kernel.sql_migrations import sql_migration
 
 ID = "2026-12-03T06:45:00:000000"
 VERSION = "1.38.0"
@@ -64,15 +63,4 @@ STATEMENTS = [
 ]
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="tenancy", description=DESCRIPTION)
-
-    async def platform_writes() -> None:
-        engine = engine_finder()
-        if engine is None:
-            raise RuntimeError("no piccolo engine: run migrations with `soko migrate`")
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
-
-    manager.add_raw(platform_writes)
-    return manager
+forwards = sql_migration(ID, "tenancy", DESCRIPTION, STATEMENTS)
