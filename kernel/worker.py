@@ -10,7 +10,7 @@ from taskiq import TaskiqEvents, TaskiqState
 
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
-from kernel.queue import ReclaimingStreamBroker
+from kernel.queue import StreamBroker
 
 configure_logging()  # before anything logs, so even build-time records are JSON and masked
 kernel = build_kernel()
@@ -26,7 +26,7 @@ def _stop_taking_work_first(previous: Any) -> Callable[[int, FrameType | None], 
     from Redis as the signal lands would still be run; the broker stops yielding first, so it is handed back."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if isinstance(broker, ReclaimingStreamBroker):
+        if isinstance(broker, StreamBroker):
             broker.stop_taking_work()
         if callable(previous):
             previous(signum, frame)

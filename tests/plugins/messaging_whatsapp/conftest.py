@@ -158,10 +158,11 @@ class Shop:
     slug: str
     phone_number_id: str
     session: str  # a staff member's session cookie
+    csrf: str  # the CSRF token its sign-in set: unsafe requests with the session cookie repeat it
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Host": f"{self.slug}.localhost", "Cookie": f"soko_session={self.session}"}
+        return {"Host": f"{self.slug}.localhost", "Cookie": f"soko_session={self.session}", "X-CSRF-Token": self.csrf}
 
 
 def run_cli(project: Project, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -213,7 +214,7 @@ async def open_shop(project: Project, server: Running, superuser: asyncpg.Connec
             "/auth/login", headers={"Host": f"{slug}.localhost"}, json={"email": email, "password": PASSWORD}
         )
     assert login.status_code == 200, login.text
-    return Shop(tenant_id, slug, phone_number_id, login.cookies["soko_session"])
+    return Shop(tenant_id, slug, phone_number_id, login.cookies["soko_session"], login.cookies["soko_csrf"])
 
 
 @pytest.fixture(scope="module")
