@@ -65,7 +65,9 @@ class SokoOpenAPIProvider(OpenAPIProvider):
         document = super().schema()
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(_problem_schemas())
-        components["securitySchemes"] = SECURITY_SCHEMES
+        app: SokoApp = self._app  # type: ignore[assignment]
+        session = SECURITY_SCHEMES["sessionCookie"] | {"name": app.kernel.cookie_name("soko_session")}
+        components["securitySchemes"] = SECURITY_SCHEMES | {"sessionCookie": session}  # `__Host-` over HTTPS
         return document
 
     def build_paths(self, rule: Rule) -> tuple[dict, dict]:
