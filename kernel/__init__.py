@@ -26,6 +26,7 @@ from kernel.openapi import openapi_extra, operation_id, problem_responses
 from kernel.payments import (
     Money,
     NextAction,
+    PaidOrder,
     PaymentCapability,
     PaymentError,
     PaymentErrorCode,
@@ -67,6 +68,7 @@ __all__ = [
     "NextAction",
     "NoTenant",
     "OutboundMessage",
+    "PaidOrder",
     "PaymentCapability",
     "PaymentError",
     "PaymentErrorCode",

@@ -14,11 +14,12 @@ from kernel import (
     InboundMessage,
     Kernel,
     MessagingChannel,
+    PaidOrder,
     SettingsError,
     hookimpl,
     periodic_per_tenant,
 )
-from plugins.messaging_whatsapp import events, jobs, simulator, views
+from plugins.messaging_whatsapp import events, jobs, receipts, simulator, views
 from plugins.messaging_whatsapp.channel import WhatsAppChannel
 from plugins.messaging_whatsapp.runtime import CHANNEL, PLUGIN, running, runtime_of
 from plugins.messaging_whatsapp.settings import SIMULATOR_URL, WhatsAppSettings
@@ -125,3 +126,9 @@ def message_received(kernel: Kernel, message: InboundMessage) -> Awaitable[None]
 @hookimpl
 def message_status(kernel: Kernel, status: DeliveryStatus) -> Awaitable[None] | None:
     return events.status_changed(kernel, status) if status.channel == CHANNEL else None
+
+
+@hookimpl
+def order_paid(kernel: Kernel, order: PaidOrder) -> Awaitable[None]:
+    """The customer's receipt, when the shop has connected WhatsApp."""
+    return receipts.on_order_paid(kernel, order)
