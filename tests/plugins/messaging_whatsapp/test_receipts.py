@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,9 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from kernel import Money, PaidOrder
+from kernel.kernel import build_kernel
+from kernel.settings import load_raw
 from kernel.testing.project import Project, eventually
 from kernel.testing.services import Database, Servers
 from kernel.testing.tenants import TestTenant
@@ -214,3 +218,27 @@ async def test_a_shop_without_whatsapp_sends_no_receipt_and_logs_nothing_alarmin
     lines = stack.worker_log().splitlines()[before:]
     alarming = [line for line in lines if '"level": "WARNING"' in line or '"level": "ERROR"' in line]
     assert not [line for line in alarming if "whatsapp" in line.lower()], alarming
+
+
+async def test_two_order_paid_events_for_one_order_send_one_receipt_even_without_after_commit(
+    stack: Stack, simulator: Simulator, superuser: asyncpg.Connection
+) -> None:
+    """The message row is the dedupe record: a second event for the order finds it. Emitted from a transaction of
+    a job's own (as reconciliation settles a payment), nothing runs `after_commit`: the sweep sends it."""
+    tenant = await stack.shop()
+    connect_whatsapp(stack, tenant)
+    customer = new_customer()
+    order = PaidOrder(str(uuid.uuid4()), Money(35_000, "KES"), customer, str(uuid.uuid4()))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.project.environment().items():
+            patch.setenv(name, value)
+        kernel = build_kernel(load_raw(stack.project.root))
+    async with kernel.running():
+        for _ in range(2):
+            async with kernel.tenant_transaction(tenant.id):
+                await kernel.emit("order_paid", order=order)
+    receipt = await eventually(
+        lambda: final(superuser, tenant), timeout=30, what=f"the receipt to be read\n{stack.worker_log()}"
+    )
+    assert receipt["idempotency_key"] == f"receipt:{order.order_id}"
+    assert len(simulator.accepted(customer)) == 1
