@@ -27,6 +27,7 @@ from kernel.openapi import openapi_extra, operation_id, problem_responses
 from kernel.payments import (
     Money,
     NextAction,
+    PaidOrder,
     PaymentCapability,
     PaymentError,
     PaymentErrorCode,
@@ -69,6 +70,7 @@ __all__ = [
     "NextAction",
     "NoTenant",
     "OutboundMessage",
+    "PaidOrder",
     "PaymentCapability",
     "PaymentError",
     "PaymentErrorCode",

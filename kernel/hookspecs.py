@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from kernel.kernel import Kernel
     from kernel.messaging import DeliveryStatus, InboundMessage, MessagingChannel
-    from kernel.payments import PaymentEvent, PaymentProvider
+    from kernel.payments import PaidOrder, PaymentEvent, PaymentProvider
     from kernel.pipeline import RequestMiddleware
 
 hookspec = pluggy.HookspecMarker("soko")
@@ -171,6 +171,15 @@ def payment_event(kernel: Kernel, event: PaymentEvent) -> Awaitable[None] | None
 
     Runs in the event's tenant transaction. Raise `kernel.Quarantine` for an event that must never apply (an amount
     that is not the payment's): it is set aside at once; any other exception is retried by the webhook inbox.
+    """
+
+
+@hookspec
+def order_paid(kernel: Kernel, order: PaidOrder) -> Awaitable[None] | None:
+    """An order was paid (the payments plugin emits it once per order, when the order became paid).
+
+    Runs in the order's tenant transaction: store what must follow (a receipt to send) there, and enqueue its job
+    with `after_commit`. An exception rolls the payment back with it, to be retried: keep it to local writes.
     """
 
 

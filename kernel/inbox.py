@@ -10,9 +10,10 @@ changes nothing) and enqueues `kernel.process_webhook`, then acknowledges. The j
    all agree, and one tenant must come out, else the event is quarantined (logged, never delivered to a guess);
 3. in that tenant's transaction, marks the row processed (a conditional UPDATE that also locks it, so a
    concurrent copy of the job waits and then finds it done) and emits the event hook; both commit together, or
-   the row stays `received` for the next attempt. A hook that finds the event can never apply (an amount that
-   does not match what it pays for) raises `Quarantine`: its writes roll back and the row is quarantined at once
-   instead of being retried.
+   the row stays `received` for the next attempt. Work the hooks registered with `after_commit` (a job to
+   enqueue) runs once that committed, never after a rollback. A hook that finds the event can never apply (an
+   amount that does not match what it pays for) raises `Quarantine`: its writes roll back and the row is
+   quarantined at once instead of being retried.
 
 Crashed jobs come back through the stream's reclaim; rows whose job was lost (a failed enqueue, a failed hook)
 are enqueued again by the sweep, which every process ticks and one runs per period.
@@ -29,6 +30,8 @@ from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 from taskiq.exceptions import SendTaskError
 
+from kernel import commit
+from kernel.context import tenant_id_var
 from kernel.messaging import DeliveryStatus, InboundMessage
 from kernel.payments import PaymentEvent
 
@@ -134,6 +137,7 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
     tenant, reason = await resolve_tenant(kernel, row["receiver"], event, path_tenant)
     if tenant is None:
         return await _quarantine(kernel, inbox_id, reason, context)
+    commit.reset()  # what `after_commit` collects from here on belongs to this event's transaction only
     try:
         async with kernel.tenant_transaction(tenant):
             claimed = await kernel.connection().fetchval(
@@ -142,12 +146,25 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
             if not claimed:
                 return "done"
             await _emit(kernel, event)
+        await _after_commit(tenant)
     except Quarantine as refused:
         return await _quarantine(kernel, inbox_id, str(refused), context | {"tenant_id": tenant})
     except Exception:  # a failing hook leaves the row waiting: the sweep retries it, up to webhook_max_attempts
         log.exception("webhook event failed; it will be retried", extra=context | {"tenant_id": tenant})
         return "failed"
+    finally:
+        commit.reset()
     return "processed"
+
+
+async def _after_commit(tenant: str) -> None:
+    """The hooks' `after_commit` work, as in a request: once committed, with the tenant bound (jobs they enqueue
+    carry it)."""
+    token = tenant_id_var.set(tenant)
+    try:
+        await commit.run_after_commit()
+    finally:
+        tenant_id_var.reset(token)
 
 
 async def resolve_tenant(

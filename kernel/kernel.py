@@ -118,11 +118,11 @@ class Kernel:
         toss one onto ours from the parent domain."""
         return f"__Host-{name}" if self.https else name
 
-    def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call(self, hook: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on every enabled plugin in settings order; results keep their plugin's name."""
         return plugins.call_each(self.manager, hook, self.enabled, **kwargs)
 
-    async def emit(self, hook: str, **kwargs: Any) -> None:
+    async def emit(self, hook: str, /, **kwargs: Any) -> None:
         """Call an event hook (e.g. `payment_event`) and await what the implementations returned."""
         await plugins.await_all(self.call(hook, kernel=self, **kwargs))
 

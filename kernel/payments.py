@@ -188,6 +188,17 @@ class Money:
             raise ValueError(f"Money.currency must be an upper-case ISO 4217 code, not {self.currency!r}")
 
 
+@dataclass(frozen=True)
+class PaidOrder:
+    """An order whose payment just succeeded, as the `order_paid` hook tells it: once per order, in its tenant's
+    transaction. `customer_phone` (E.164) is the order's, for a receipt; never log it as it is."""
+
+    order_id: str
+    total: Money
+    customer_phone: str | None
+    payment_id: str
+
+
 class PaymentStatus(StrEnum):
     """Medusa's payment-session states plus `refunded`, which card PSPs report by webhook."""
 

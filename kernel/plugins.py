@@ -63,8 +63,13 @@ def _unmet_requirements(manager: pluggy.PluginManager) -> list[str]:
     return problems
 
 
-def call_each(manager: pluggy.PluginManager, hook: str, order: Sequence[str], **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call `hook` on each plugin, in settings order, keeping who returned what (pluggy's call drops that)."""
+def call_each(
+    manager: pluggy.PluginManager, hook: str, order: Sequence[str], /, **kwargs: Any
+) -> list[tuple[str, Any]]:
+    """Call `hook` on each plugin, in settings order, keeping who returned what (pluggy's call drops that).
+
+    Positional-only, so a hook may have an argument called `hook` or `order` (`order_paid` has).
+    """
     results = []
     for impl in getattr(manager.hook, hook).get_hookimpls():
         arguments = [kwargs[name] for name in impl.argnames]

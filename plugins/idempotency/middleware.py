@@ -8,7 +8,9 @@ Outcomes for a covered route (config/idempotency.yaml `routes`):
   transaction back, so its answer is recorded on its own (there is no effect to go with). A 5xx, an exception or
   a cancelled request releases the claim (as does a refusal): the retry runs again;
 - the key held with another payload: `mismatch_status` `idempotency_key_reused`, nothing runs;
-- the key held by a request still running: 409 `idempotency_key_in_progress` with Retry-After;
+- the key held by a request still running: wait up to `wait_seconds` for it, then its answer (below); if it
+  released the key (a 5xx), this request takes the key and runs; if it is still running then, 409
+  `idempotency_key_in_progress` with Retry-After;
 - the key finished: its status, headers and body again, with `Idempotent-Replayed: true`.
 """
 
@@ -41,6 +43,9 @@ log = logging.getLogger("soko.idempotency")
 
 # A request refused as malformed never began (as Stripe): no record, so the corrected retry may reuse its key.
 REJECTED = frozenset({400, 413, 415})
+# A repeat waiting for the first request looks again after 20 ms, then twice as long each time, up to 200 ms.
+FIRST_POLL_SECONDS = 0.02
+LAST_POLL_SECONDS = 0.2
 
 
 def covered_routes(settings: IdempotencySettings) -> dict[str, RoutePatterns]:
@@ -73,23 +78,30 @@ class IdempotencyMiddleware(RequestMiddleware):
         route = request.url_rule.rule if request.url_rule is not None else request.path
         digest = fingerprint(request.method, route, await request.get_data(), await json_body(request))
         key = records.Key(user_id_var.get() or "", raw_key, digest)
-        found = await records.claim(self._kernel, key, self._lease, self._retention)
-        if isinstance(found, uuid.UUID):
-            return await self._run_once(key, found, call_next)
-        if found.fingerprint != key.fingerprint:
-            raise Problem(
-                self._settings.mismatch_status,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with another request; use a new key for a new request.",
-            )
-        if not found.completed:
-            raise Problem(
-                409,
-                "idempotency_key_in_progress",
-                "A request with this Idempotency-Key is still running; retry after a moment.",
-                headers={"Retry-After": str(self._settings.retry_after_seconds)},
-            )
-        return found.replay()
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self._settings.wait_seconds, FIRST_POLL_SECONDS
+        while True:
+            found = await records.claim(self._kernel, key, self._lease, self._retention)
+            if isinstance(found, uuid.UUID):  # free, or the first request failed and let go: this one runs
+                return await self._run_once(key, found, call_next)
+            if found.fingerprint != key.fingerprint:
+                raise Problem(
+                    self._settings.mismatch_status,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with another request; use a new key for a new request.",
+                )
+            if found.completed:
+                return found.replay()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Problem(
+                    409,
+                    "idempotency_key_in_progress",
+                    "A request with this Idempotency-Key is still running; retry after a moment.",
+                    headers={"Retry-After": str(self._settings.retry_after_seconds)},
+                )
+            await asyncio.sleep(min(pause, remaining))  # no transaction or connection is held meanwhile
+            pause = min(pause * 2, LAST_POLL_SECONDS)
 
     async def _run_once(self, key: records.Key, claim_id: uuid.UUID, call_next: CallNext) -> Response:
         recorded = False

@@ -22,7 +22,10 @@ class IdempotencySettings(BaseModel):
     retention_seconds: float = Field(default=86_400, gt=0)
     # A claim older than this belongs to a request that died with its process: another may take the key over.
     lease_seconds: float = Field(default=60, gt=0)
-    # Retry-After on 409 idempotency_key_in_progress.
+    # A repeat that finds its key still running waits this long for the first request to finish and answers with
+    # its answer (five concurrent sends of one key: five identical answers); 0 answers 409 at once.
+    wait_seconds: float = Field(default=5, ge=0, le=30)
+    # Retry-After on 409 idempotency_key_in_progress (the first request outlasted wait_seconds).
     retry_after_seconds: int = Field(default=1, ge=1)
     purge_interval_seconds: float = Field(default=3600, gt=0)
 

@@ -53,7 +53,7 @@ class WhatsAppChannel(MessagingChannel):
         return result_of(stored)
 
     async def verify_webhook(self, request: WebhookRequest) -> bool:
-        return webhook.signature_valid(request, runtime_of(self._kernel).settings.app_secret)
+        return webhook.signature_valid(request, runtime_of(self._kernel).app_secret)
 
     async def parse_webhook(self, request: WebhookRequest) -> list[InboundMessage | DeliveryStatus]:
         return webhook.parse(request.body)

@@ -14,11 +14,12 @@ from kernel import (
     InboundMessage,
     Kernel,
     MessagingChannel,
+    PaidOrder,
     SettingsError,
     hookimpl,
     periodic_per_tenant,
 )
-from plugins.messaging_whatsapp import events, jobs, simulator, views
+from plugins.messaging_whatsapp import dev, events, jobs, receipts, simulator, views
 from plugins.messaging_whatsapp.channel import WhatsAppChannel
 from plugins.messaging_whatsapp.runtime import CHANNEL, PLUGIN, running, runtime_of
 from plugins.messaging_whatsapp.settings import SIMULATOR_URL, WhatsAppSettings
@@ -92,18 +93,25 @@ def piccolo_app() -> str:
 @hookimpl
 def dev_services(kernel: Kernel) -> AbstractAsyncContextManager[None] | None:
     """The Graph API simulator beside `soko dev`, posting its webhooks to this soko's one WhatsApp URL."""
-    settings = runtime_of(kernel).settings
+    runtime = runtime_of(kernel)
+    settings = runtime.settings
     if settings.mode != "simulator":
         return None
-    if settings.app_secret is None:
+    if runtime.app_secret is None:
         raise SettingsError(["plugins.messaging_whatsapp.app_secret: the simulator signs its webhooks with it; set it"])
     address = urlsplit(settings.base_url or SIMULATOR_URL)
     return _simulated(
         address.hostname or "127.0.0.1",
         address.port or 80,
-        settings.app_secret.get_secret_value(),
+        runtime.app_secret.get_secret_value(),
         f"http://{kernel.settings.bind}/webhooks/whatsapp",
     )
+
+
+@hookimpl
+def dev_seed(kernel: Kernel) -> Awaitable[None] | None:
+    """In simulator mode, the demo store's WhatsApp number at the simulator (kept if one is set already)."""
+    return dev.seed_demo_number(kernel) if runtime_of(kernel).simulated_dev else None
 
 
 @asynccontextmanager
@@ -125,3 +133,9 @@ def message_received(kernel: Kernel, message: InboundMessage) -> Awaitable[None]
 @hookimpl
 def message_status(kernel: Kernel, status: DeliveryStatus) -> Awaitable[None] | None:
     return events.status_changed(kernel, status) if status.channel == CHANNEL else None
+
+
+@hookimpl
+def order_paid(kernel: Kernel, order: PaidOrder) -> Awaitable[None]:
+    """The customer's receipt, when the shop has connected WhatsApp."""
+    return receipts.on_order_paid(kernel, order)

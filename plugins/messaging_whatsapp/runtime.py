@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 
 from kernel import Kernel
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
@@ -18,6 +19,9 @@ from plugins.messaging_whatsapp.settings import WhatsAppSettings
 
 PLUGIN = "messaging_whatsapp"
 CHANNEL = "whatsapp"
+# What the simulator and soko sign and check webhooks with in `soko dev` when no app secret is set. Public on
+# purpose, as auth's development keys are: it guards nothing but a simulator on loopback.
+DEV_APP_SECRET = SecretStr("soko-dev-whatsapp-simulator-app-secret")
 
 
 @dataclass
@@ -26,6 +30,18 @@ class WhatsApp:
     settings: WhatsAppSettings
     http: httpx.AsyncClient | None = None
     pacing: Pacing | None = None
+
+    @property
+    def app_secret(self) -> SecretStr | None:
+        """The Meta app's secret; in development's simulator mode, the public stand-in when none is set."""
+        if self.settings.app_secret is None and self.simulated_dev:
+            return DEV_APP_SECRET
+        return self.settings.app_secret
+
+    @property
+    def simulated_dev(self) -> bool:
+        """`soko dev` against the simulator: nothing real is at stake."""
+        return self.settings.mode == "simulator" and self.kernel.settings.env == "development"
 
     def client(self) -> httpx.AsyncClient:
         if self.http is None:

@@ -1,7 +1,8 @@
 """What the provider says about a payment, applied to its intent: the one place callbacks, the push job and
 reconciliation converge, always in the tenant's transaction and always through `states.transition`.
 
-A success marks the order paid through commerce. When the order can no longer take the money (its reservation
+A success marks the order paid through commerce and, the one time it does, emits `order_paid` (a receipt follows
+from whichever plugin implements it). When the order can no longer take the money (its reservation
 expired first, or another payment paid it) the intent is still recorded as succeeded, since the customer's
 money moved, and flagged `refund_required` for staff: a late payment is never dropped.
 """
@@ -12,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import Kernel, PaymentErrorCode, PaymentStatus
-from plugins.commerce.public import PaidOutcome, mark_order_paid, release_order
+from kernel import Kernel, Money, PaidOrder, PaymentErrorCode, PaymentStatus
+from plugins.commerce.public import PaidOutcome, mark_order_paid, payable_order, release_order
 from plugins.payments import intents
 from plugins.payments.settings import PaymentsSettings
 from plugins.payments.states import Status, transition
@@ -60,6 +61,7 @@ async def _credit(kernel: Kernel, intent: dict[str, Any]) -> None:
     paid = await mark_order_paid(kernel, str(intent["order_id"]), str(intent["id"]))
     if paid is PaidOutcome.PAID:
         log.info("payment succeeded, order paid", extra={"intent_id": str(intent["id"])})
+        await _announce(kernel, intent)
         return
     await intents.flag_refund(kernel.connection(), intent["id"])
     intent["refund_required"] = True
@@ -67,3 +69,16 @@ async def _credit(kernel: Kernel, intent: dict[str, Any]) -> None:
         "payment succeeded for an order that cannot take it; flagged for refund",
         extra={"intent_id": str(intent["id"]), "order_outcome": str(paid)},
     )
+
+
+async def _announce(kernel: Kernel, intent: dict[str, Any]) -> None:
+    """`order_paid`, once per order (commerce said PAID only now), in the same transaction: a receipt is queued
+    with the payment or not at all."""
+    order = await payable_order(kernel, str(intent["order_id"]))
+    paid = PaidOrder(
+        order_id=str(intent["order_id"]),
+        total=Money(intent["amount"], intent["currency"]),
+        customer_phone=order.customer_phone if order is not None else None,
+        payment_id=str(intent["id"]),
+    )
+    await kernel.emit("order_paid", order=paid)

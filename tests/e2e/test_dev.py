@@ -134,6 +134,14 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
 
     wait_for(succeeded, timeout=30, what="the M-Pesa simulator to pay the demo order")
 
+    def receipt() -> list[dict[str, Any]]:  # the README: the receipt goes to the WhatsApp simulator
+        answer = httpx.get("http://127.0.0.1:8790/_sim/messages", params={"to": "+254712345678"}, timeout=10)
+        messages: list[dict[str, Any]] = answer.json()["messages"]
+        return messages
+
+    [sent] = wait_for(receipt, timeout=30, what="the paid order's receipt at the WhatsApp simulator")
+    assert sent["payload"]["template"]["name"] == "payment_receipt", sent
+
     home = httpx.get(f"{base}/", headers={"Host": "demo.localhost"}, timeout=10)
     assert (home.status_code, home.json()["name"], home.json()["links"]["docs"]) == (200, "Demo store", "/docs")
 
@@ -167,3 +175,48 @@ def _shop_as_a_newcomer(log: str, base: str, root: Path) -> None:
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "demo" in result.stdout or "newcomer-mug" in result.stdout, result.stdout
+
+
+def test_a_customer_signs_in_with_a_code_sent_over_whatsapp_to_the_simulator(dev_root: Path) -> None:
+    """`soko dev` with `otp_channel: whatsapp`: the code goes as an authentication template from the demo store's
+    seeded number to the Graph API simulator, which reports its statuses back through the signed webhook."""
+    shutil.copy(REPO / "settings.toml", dev_root)
+    shutil.copytree(REPO / "config", dev_root / "config")
+    project = Project(root=dev_root)
+    port, graph_port = free_port(), free_port()
+    base, graph = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{graph_port}"
+    dev = project.start(
+        "dev",
+        name="dev-whatsapp",
+        SOKO_ENV="development",
+        SOKO_BIND=f"127.0.0.1:{port}",
+        SOKO_PLUGINS__AUTH__OTP_CHANNEL="whatsapp",
+        SOKO_PLUGINS__MESSAGING_WHATSAPP__BASE_URL=graph,
+    )
+    phone = "+254712345678"
+    try:
+        wait_for(lambda: _serving(f"{base}/readyz"), timeout=60, what=f"soko dev\n{dev.log()}")
+        with httpx.Client(base_url=base, headers={"Host": "demo.localhost"}, timeout=30) as http:
+            requested = http.post("/auth/otp/request", json={"phone": phone})
+            assert requested.status_code == 202, requested.text
+            sent = httpx.get(f"{graph}/_sim/messages", params={"to": phone}, timeout=10).json()["messages"]
+            assert [message["type"] for message in sent] == ["template"], sent
+            template = sent[0]["payload"]["template"]
+            assert template["name"] == "sign_in_code"
+            code = template["components"][0]["parameters"][0]["text"]
+            verified = http.post("/auth/otp/verify", json={"phone": phone, "code": code})
+        assert verified.status_code == 200, verified.text
+        assert verified.json()["access_token"] and verified.json()["refresh_token"]
+
+        def statuses_accepted() -> bool:  # the simulator signs with the development stand-in secret soko checks
+            webhooks = [record for record in dev.log_records() if record.get("route") == "/webhooks/whatsapp"]
+            return len(webhooks) >= 3 and all(record["status"] == 200 for record in webhooks)
+
+        wait_for(statuses_accepted, timeout=30, what=f"the simulator's status webhooks to be accepted\n{dev.log()}")
+    finally:
+        exit_code = dev.stop(signal.SIGINT, timeout=40)
+    assert exit_code == 0, dev.log()
+    log = dev.log()
+    assert phone not in log and phone.lstrip("+") not in log, "a full phone number appears in a log line"
+    noisy = [line for line in log.splitlines() if not line.isascii() or "\x1b[" in line or "Warning" in line]
+    assert noisy == [], noisy

@@ -120,6 +120,30 @@ async def test_five_concurrent_copies_to_two_servers_are_applied_once(
     assert len(await deliveries(superuser, ref)) == 1
 
 
+async def test_after_commit_work_of_a_hook_runs_once_committed_with_its_tenant_and_never_after_a_rollback(
+    stack_project: Project, servers: list[Running], worker: Running, superuser: asyncpg.Connection
+) -> None:
+    account = f"acct-{os.urandom(4).hex()}"
+    tenant = await shop(stack_project, superuser, account)
+    applied, refused = f"ac-{os.urandom(4).hex()}", f"aq-{os.urandom(4).hex()}"
+    for ref, receipt in ((refused, "QUARANTINE"), (applied, "QAB1CD2EF3")):
+        answer = await post(servers[0], "/webhooks/payments/fakepay", callback(ref, account, receipt=receipt))
+        assert answer.status_code == 200
+    await settled(superuser, refused, "quarantined")
+    await settled(superuser, applied)
+
+    def ran(ref: str) -> list[dict[str, Any]]:
+        return [
+            record
+            for record in worker.log_records()
+            if record.get("msg") == "fakepay after commit" and record.get("dedupe_key") == ref
+        ]
+
+    await eventually(lambda: ran(applied), timeout=TIMEOUT, what="the after_commit work of the applied event")
+    assert [record["bound_tenant"] for record in ran(applied)] == [tenant.id]
+    assert ran(refused) == []
+
+
 async def test_path_token_names_the_tenant_and_a_forged_one_never_reaches_the_receiver(
     stack_project: Project, servers: list[Running], worker: Running, superuser: asyncpg.Connection
 ) -> None:

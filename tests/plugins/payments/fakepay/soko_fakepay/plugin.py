@@ -5,6 +5,8 @@
 - `initiate` needs the shop's credentials (`soko credentials set TENANT fakepay`); the provider reference encodes
   the outcome `get_status` reports, chosen by the phone's last digit: 1 paid, 2 failed, anything else pending.
 - `account` (the credentials' routing key) is the callback's tenant hint.
+- Each delivery registers `after_commit` work that logs `fakepay after commit` with the tenant then bound; a
+  callback whose receipt is `QUARANTINE` is refused after registering it (`kernel.Quarantine`: rolled back).
 - With `hold_dir` set, a delivery finding `<hold_dir>/hold` writes `<hold_dir>/started` and waits for
   `<hold_dir>/release` before it commits: the window in which a test kills the worker.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -31,10 +34,14 @@ from kernel import (
     PaymentProvider,
     PaymentResult,
     PaymentStatus,
+    Quarantine,
     WebhookRequest,
+    after_commit,
     hookimpl,
     tenant_id_var,
 )
+
+log = logging.getLogger("fakepay")
 
 requires = ["tenancy"]
 
@@ -136,6 +143,13 @@ async def payment_event(kernel: Kernel, event: PaymentEvent) -> None:
         tenant_id_var.get(),
         str(event.status),
     )
+
+    async def committed() -> None:
+        log.info("fakepay after commit", extra={"dedupe_key": event.dedupe_key, "bound_tenant": tenant_id_var.get()})
+
+    after_commit(committed)
+    if event.receipt == "QUARANTINE":
+        raise Quarantine("fakepay refuses this one")
     hold_dir = kernel.settings_of("fakepay", FakepaySettings).hold_dir
     if hold_dir and (Path(hold_dir) / "hold").exists():
         (Path(hold_dir) / "started").write_text(event.dedupe_key)
