@@ -56,6 +56,7 @@ class Outcome(StrEnum):
     WRONG_PIN = "wrong_pin"  # 2001
     SYSTEM_ERROR = "system_error"  # 9999
     NO_CALLBACK = "no_callback"  # paid, but the callback never comes: only STK Query tells
+    UNANSWERED = "unanswered"  # the customer never answers the prompt: STK Query says 500.001.1001 for ever
     DUPLICATE_CALLBACK = "duplicate_callback"  # paid, and the callback comes twice
     LATE_CALLBACK = "late_callback"  # paid, the callback comes after `late_seconds`
 
@@ -83,6 +84,7 @@ PHONE_OUTCOMES: dict[str, Outcome] = {
     "254700002001": Outcome.WRONG_PIN,
     "254700009999": Outcome.SYSTEM_ERROR,
     "254700000404": Outcome.NO_CALLBACK,
+    "254700000408": Outcome.UNANSWERED,
     "254700000002": Outcome.DUPLICATE_CALLBACK,
     "254700000003": Outcome.LATE_CALLBACK,
 }
@@ -339,6 +341,8 @@ class DarajaSimulator:
         task.add_done_callback(self._tasks.discard)
 
     async def _customer_answers(self, push: Push) -> None:
+        if push.outcome is Outcome.UNANSWERED:
+            return
         await asyncio.sleep(self.callback_delay)
         push.answered = True
         if push.outcome is Outcome.NO_CALLBACK:

@@ -32,7 +32,7 @@ from kernel.testing.services import SESSION_CREDENTIALS_KEYS, Database, Servers
 FAKEPAY_SOURCE = Path(__file__).parent / "fakepay"
 WEBHOOK_SECRET = "fakepay-webhook-secret"
 ENABLED = ["tenancy", "fakepay"]
-MIGRATED = ["tenancy", "auth", "fakepay"]
+MIGRATED = ["tenancy", "auth", "outbox", "fakepay"]  # auth needs a channel for its sign-in codes
 
 
 @dataclass(frozen=True)
