@@ -69,6 +69,7 @@ class Accepted:
     payload: dict[str, Any]
     callback_data: str | None
     at: float
+    answered: bool = False  # whether the send's HTTP answer went out (a programmed delay holds it back)
 
 
 @dataclass
@@ -247,6 +248,7 @@ def build_app(state: SimulatorState) -> web.Application:
         delay = state.delays_by_recipient.get(message.to)
         if delay:
             await asyncio.sleep(delay)
+        message.answered = True
         return web.json_response(
             {"messaging_product": "whatsapp", "contacts": [{"input": message.to, "wa_id": message.to}],
              "messages": [{"id": message.id}]}
