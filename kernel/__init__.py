@@ -22,6 +22,7 @@ from kernel.messaging import (
     SendResult,
     Template,
 )
+from kernel.metrics import count_otp_send, count_payment_intent, count_ratelimit_refusal
 from kernel.openapi import openapi_extra, operation_id, problem_responses
 from kernel.payments import (
     Money,
@@ -92,6 +93,9 @@ __all__ = [
     "after_commit",
     "before_commit",
     "check_route_pattern",
+    "count_otp_send",
+    "count_payment_intent",
+    "count_ratelimit_refusal",
     "current_kernel",
     "hookimpl",
     "openapi_extra",

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
 from kernel.kernel import Kernel
 from kernel.logs import log_access
+from kernel.metrics import RequestMetrics
 from kernel.openapi import field_errors
 from kernel.problems import Problem
 from kernel.webhooks import webhooks_blueprint
@@ -80,6 +82,7 @@ class SokoApp(Quart):
     asgi_http_class = SokoConnection
     kernel: Kernel
     body_limits: dict[str, int]
+    request_metrics: RequestMetrics
 
     async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Response:
         """Request id, pipeline, access log: the per-request path, kept lean (it runs before every view)."""
@@ -89,6 +92,7 @@ class SokoApp(Quart):
         trusted = offered and self.kernel.settings.trust_request_id and _REQUEST_ID.match(offered)
         request_id = offered if trusted else os.urandom(16).hex()
         tokens = (request_id_var.set(request_id), tenant_id_var.set(None), user_id_var.set(None))
+        self.request_metrics.started()
         try:
             if self.kernel.middleware:
                 response = await _guarded(partial(self._pipeline, 0, current, request_context))
@@ -107,7 +111,16 @@ class SokoApp(Quart):
                 latency_ms,
                 mask_request_id=bool(trusted),
             )
+            self.request_metrics.finished(
+                current.method, rule.rule if rule else None, response.status_code, latency_ms / 1000
+            )
             return response
+        except asyncio.CancelledError:  # the client hung up: no response, but no longer in flight either
+            rule = current.url_rule
+            self.request_metrics.finished(
+                current.method, rule.rule if rule else None, 499, time.perf_counter() - started
+            )
+            raise
         finally:
             for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
                 var.reset(token)
@@ -179,6 +192,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     """The Quart app of a kernel: its blueprints, error handling and lifespan. Does no I/O."""
     app = SokoApp("soko")
     app.kernel = kernel
+    app.request_metrics = RequestMetrics()
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
     app.body_limits = {

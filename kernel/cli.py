@@ -17,6 +17,7 @@ from kernel import db, migrations, plugins
 from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
+from kernel.metrics_export import exporting
 from kernel.settings import SettingsError, masked
 
 
@@ -154,7 +155,9 @@ def serve(bind: str | None, workers: int | None) -> None:
     config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, so it is masked too
     config.include_server_header = False
     click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
-    sys.exit(run(config))
+    with exporting(kernel, role="web"):
+        code = run(config)
+    sys.exit(code)
 
 
 @main.command()
@@ -173,7 +176,9 @@ def worker(processes: int | None) -> None:
         configure_logging=False,
     )
     click.echo(f"soko: worker with {args.workers} process(es), tasks: {', '.join(sorted(kernel.tasks))}", err=True)
-    sys.exit(run_worker(args) or 0)
+    with exporting(kernel, role="worker"):
+        code = run_worker(args) or 0
+    sys.exit(code)
 
 
 @main.command()

@@ -28,6 +28,7 @@ from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from kernel.messaging import DeliveryStatus, InboundMessage
+from kernel.metrics import count_webhook
 from kernel.payments import PaymentEvent
 
 if TYPE_CHECKING:
@@ -81,7 +82,10 @@ async def store(
                 document,
                 path_tenant,
             )
-            waiting += [row["id"] for row in rows if row["status"] == "received"]
+            fresh = [row["id"] for row in rows if row["status"] == "received"]
+            count_webhook(receiver, "accepted", len(fresh))
+            count_webhook(receiver, "duplicate", len(rows) - len(fresh))
+            waiting += fresh
     await _enqueue(kernel, waiting)
 
 
@@ -141,7 +145,9 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
         return await _quarantine(kernel, inbox_id, str(refused), context | {"tenant_id": tenant})
     except Exception:  # a failing hook leaves the row waiting: the sweep retries it, up to webhook_max_attempts
         log.exception("webhook event failed; it will be retried", extra=context | {"tenant_id": tenant})
+        count_webhook(row["receiver"], "failed")
         return "failed"
+    count_webhook(row["receiver"], "processed")
     return "processed"
 
 
@@ -169,6 +175,7 @@ async def _quarantine(kernel: Kernel, inbox_id: int, reason: str, context: dict[
     async with kernel.unscoped_connection() as connection:
         await connection.fetchval("SELECT soko_inbox_finish($1, 'quarantined', NULL, $2)", inbox_id, reason)
     log.warning("webhook event quarantined: %s", reason, extra=context)
+    count_webhook(context["receiver"], "quarantined")
     return "quarantined"
 
 

@@ -34,6 +34,15 @@ class PluginsTable(BaseModel):
     enabled: list[str] = Field(default_factory=list)
 
 
+class MetricsSettings(BaseModel):
+    """`metrics.*`: where `soko serve` and `soko worker` each serve `/metrics` (docs/operations.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bind: str | None = Field(default=None, pattern=r"^[^\s/]*:[0-9]{1,5}$")  # host:port; None: no listener
+    token: SecretStr | None = None  # when set, a scrape must send `Authorization: Bearer <token>`
+
+
 class KernelSettings(BaseModel):
     """The kernel's own keys (top level of `settings.toml`, or `SOKO_<KEY>`)."""
 
@@ -73,6 +82,7 @@ class KernelSettings(BaseModel):
     # Read by the test suite only: where its PostgreSQL and Redis are (else it starts embedded ones).
     test_database_url: SecretStr | None = None
     test_redis_url: SecretStr | None = None
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     plugins: PluginsTable = Field(default_factory=PluginsTable)
 
 
