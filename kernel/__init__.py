@@ -43,6 +43,7 @@ from kernel.pipeline import CallNext, RequestMiddleware, Stage
 from kernel.problems import Problem
 from kernel.routes import RoutePatterns, check_route_pattern, rule_as_path
 from kernel.settings import SettingsError
+from kernel.tracing import traced_transport
 
 hookimpl = pluggy.HookimplMarker("soko")
 
@@ -105,6 +106,7 @@ __all__ = [
     "request_id_var",
     "rule_as_path",
     "tenant_id_var",
+    "traced_transport",
     "user_id_var",
     "validate_querystring",
     "validate_request",

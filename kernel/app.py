@@ -25,7 +25,7 @@ from quart_schema.conversion import convert_response_return_value
 from quart_schema.validation import QuerystringValidationError, RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from kernel import commit, openapi
+from kernel import commit, openapi, tracing
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
@@ -209,6 +209,8 @@ def create_app(kernel: Kernel) -> SokoApp:
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
     lifespan = AsyncExitStack()
+
+    tracing.install(app)
 
     @app.before_serving
     async def start() -> None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
+from kernel import tracing
 from kernel.context import tenant_id_var
 
 
@@ -36,7 +37,7 @@ UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceEr
 async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max_size: int) -> None:
     """Start `engine`'s pool; a server that cannot be reached is a `ServiceUnavailable` naming `setting`."""
     try:
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size)
+        await engine.start_connection_pool(min_size=min_size, max_size=max_size, init=tracing.pool_init())
     except asyncpg.InvalidAuthorizationSpecificationError as error:
         raise ServiceUnavailable(setting, f"the database refused the role ({error}); has `soko migrate` run?") from None
     except UNREACHABLE as error:

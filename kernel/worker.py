@@ -4,12 +4,14 @@ from contextlib import AsyncExitStack
 
 from taskiq import TaskiqEvents, TaskiqState
 
+from kernel import tracing
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
 
 configure_logging()  # before anything logs, so even build-time records are JSON and masked
 kernel = build_kernel()
 configure_logging(kernel.settings.log_level)
+tracing.configure("worker")
 if kernel.broker is None:
     raise RuntimeError("set SOKO_REDIS_URL: the worker has no queue to read")
 broker = kernel.broker

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 from redis.asyncio import Redis
 
-from kernel import Kernel
+from kernel import Kernel, traced_transport
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
 from plugins.messaging_whatsapp.pacing import Pacing
 from plugins.messaging_whatsapp.settings import WhatsAppSettings
@@ -58,7 +58,9 @@ async def running(kernel: Kernel) -> AsyncIterator[None]:
     runtime.http = httpx.AsyncClient(
         base_url=settings.graph_url,
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
-        limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20),
+        transport=traced_transport(
+            limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20)
+        ),
     )
     redis = None
     if kernel.settings.redis_url is not None:
