@@ -17,7 +17,7 @@ from kernel import db, migrations, plugins
 from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
-from kernel.metrics_export import exporting
+from kernel.metrics_export import MetricsUnavailable, exporting
 from kernel.settings import SettingsError, masked
 
 
@@ -99,7 +99,7 @@ class SokoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (db.ServiceUnavailable, db.UnsafeDatabaseRole) as error:
+        except (db.ServiceUnavailable, db.UnsafeDatabaseRole, MetricsUnavailable) as error:
             _fail(str(error))
 
     def resolve_command(

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 QUEUE_SERIES = ("soko_queue_depth", "soko_queue_pending", "soko_queue_oldest_age_seconds")
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _REDIS_TIMEOUT_S = 2.0
+LISTEN_TIMEOUT_S = 20.0
+
+
+class MetricsUnavailable(RuntimeError):
+    """The metrics listener could not start: the command stops rather than run unobserved."""
 
 
 class QueueCollector(Collector):
@@ -145,8 +150,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def serve_metrics(bind: str, token: str | None, directory: str, queue: tuple[str, str, str] | None) -> None:
-    """The listener process: serve until the parent that started it is gone."""
+def serve_metrics(
+    bind: str, token: str | None, directory: str, queue: tuple[str, str, str] | None, ready: Any = None
+) -> None:
+    """The listener process: serve until the parent that started it is gone (`ready` is set once it listens)."""
     parent = os.getppid()
     host, _, port = bind.rpartition(":")
     registry = CollectorRegistry()
@@ -161,6 +168,8 @@ def serve_metrics(bind: str, token: str | None, directory: str, queue: tuple[str
         handler_class=_QuietHandler,
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    if ready is not None:
+        ready.set()
     while os.getppid() == parent:
         for pid in _live_pids(directory):  # an in-flight gauge of a dead child must not count forever
             if not _alive(pid):
@@ -183,10 +192,20 @@ def exporting(kernel: Kernel, *, role: str) -> Iterator[None]:
             redis = kernel.settings.redis_url
             queue = None if redis is None else (redis.get_secret_value(), kernel.settings.queue_name, "soko")
             token = settings.token.get_secret_value() if settings.token else None
-            listener = multiprocessing.get_context("spawn").Process(
-                target=serve_metrics, args=(settings.bind, token, directory, queue), name="soko-metrics", daemon=True
+            spawn = multiprocessing.get_context("spawn")
+            ready = spawn.Event()
+            listener = spawn.Process(
+                target=serve_metrics,
+                args=(settings.bind, token, directory, queue, ready),
+                name="soko-metrics",
+                daemon=True,
             )
             listener.start()
+            deadline = time.monotonic() + LISTEN_TIMEOUT_S
+            while not ready.wait(0.1) and listener.is_alive() and time.monotonic() < deadline:
+                pass
+            if not ready.is_set():
+                raise MetricsUnavailable(f"cannot listen on metrics.bind {settings.bind} (is the port taken?)")
         yield
     finally:
         if listener is not None:

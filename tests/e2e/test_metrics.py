@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections import Counter
 from collections.abc import Callable
 
@@ -161,3 +162,14 @@ def _reachable(port: int) -> bool:
     except httpx.TransportError:
         return False
     return True
+
+
+def test_a_taken_metrics_port_stops_the_command_naming_the_setting(soko_project: Project) -> None:
+    soko_project.settings([]).migrate()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = soko_project.run("worker", timeout=60, SOKO_METRICS__BIND=f"127.0.0.1:{port}")
+    assert result.returncode != 0
+    assert f"cannot listen on metrics.bind 127.0.0.1:{port}" in result.stderr
