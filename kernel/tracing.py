@@ -8,8 +8,8 @@ the endpoint, headers and batching (`OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`).
 
 Spans: one SERVER span per request (ASGI middleware, named `METHOD /route/<template>`, with the request id and
 tenant id), a CLIENT span per PostgreSQL statement (from asyncpg's query logger: the statement, never its
-arguments), the job's CONSUMER span (kernel/queue.py, which carries the context in the job's labels) and a
-CLIENT span per outbound call of the providers' httpx clients (`traced_transport`), which sends `traceparent`.
+arguments) and per Redis command or pipeline (the command name, never its keys or values), the job's CONSUMER
+span (kernel/queue.py, which carries the context in the job's labels) and a CLIENT span per outbound call of the providers' httpx clients (`traced_transport`), which sends `traceparent`.
 With tracing off, none of these is installed: the request path pays nothing.
 """
 
@@ -65,6 +65,7 @@ def configure(service: str) -> bool:
         provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
+        _trace_redis()
     return on
 
 
@@ -147,6 +148,39 @@ async def trace_connection(connection: Any) -> None:
 def pool_init() -> Callable[[Any], Awaitable[None]] | None:
     """What the database pool runs on each new connection: the query logger when tracing, else nothing."""
     return trace_connection if enabled() else None
+
+
+def _trace_redis() -> None:
+    """A CLIENT span per Redis command and per pipeline, for every asyncio client in this process.
+
+    Redis clients are built in many places (queue, rate limits, tokens, pacing), so this wraps redis-py's
+    `execute_command` and `Pipeline.execute` once, as OpenTelemetry's contrib instrumentation does; only inside a
+    recording span, so the worker's blocking reads between jobs make none.
+    """
+    from redis.asyncio.client import Pipeline, Redis
+
+    command = Redis.execute_command
+    pipeline = Pipeline.execute
+
+    async def execute_command(self: Redis, *args: Any, **options: Any) -> Any:
+        if not trace.get_current_span().is_recording():
+            return await command(self, *args, **options)
+        name = str(args[0]).upper() if args else "command"
+        with _tracer.start_as_current_span(f"redis {name}", kind=SpanKind.CLIENT, attributes=_REDIS):
+            return await command(self, *args, **options)
+
+    async def execute(self: Pipeline, raise_on_error: bool = True) -> Any:
+        if not trace.get_current_span().is_recording():
+            return await pipeline(self, raise_on_error)
+        attributes = _REDIS | {"db.operation.batch.size": len(self.command_stack)}
+        with _tracer.start_as_current_span("redis pipeline", kind=SpanKind.CLIENT, attributes=attributes):
+            return await pipeline(self, raise_on_error)
+
+    Redis.execute_command = execute_command  # type: ignore[method-assign]
+    Pipeline.execute = execute  # type: ignore[method-assign]
+
+
+_REDIS = {"db.system.name": "redis"}
 
 
 class TracedTransport(httpx.AsyncBaseTransport):

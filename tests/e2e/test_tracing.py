@@ -168,6 +168,8 @@ def test_checkout_to_paid_is_one_trace_from_the_request_through_the_job_to_daraj
     assert queries, "the request's statements have spans"
     assert all(_ancestor(span, server[0], by_id) for span in queries)
     assert all(span.attributes["db.system.name"] == "postgresql" for span in queries)
+    enqueued = [span for span in spans if span.name == "redis XADD" and span.service == "soko-web"]
+    assert enqueued and all(_ancestor(span, server[0], by_id) for span in enqueued), "the job was enqueued inside it"
     assert not any("0712345678" in str(span.attributes) or "254712345678" in str(span.attributes) for span in spans)
     job = next(span for span in spans if span.name == "taskiq.execute payments.push")
     assert (job.kind, job.service) == (CONSUMER, "soko-worker")
