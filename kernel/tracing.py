@@ -9,7 +9,8 @@ the endpoint, headers and batching (`OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`).
 Spans: one SERVER span per request (ASGI middleware, named `METHOD /route/<template>`, with the request id and
 tenant id), a CLIENT span per PostgreSQL statement (from asyncpg's query logger: the statement, never its
 arguments) and per Redis command or pipeline (the command name, never its keys or values), the job's CONSUMER
-span (kernel/queue.py, which carries the context in the job's labels) and a CLIENT span per outbound call of the providers' httpx clients (`traced_transport`), which sends `traceparent`.
+span (kernel/queue.py, which carries the context in the job's labels) and a CLIENT span per outbound call
+of the providers' httpx clients (`traced_transport`), which sends `traceparent`.
 With tracing off, none of these is installed: the request path pays nothing.
 """
 
