@@ -120,11 +120,6 @@ def instruments() -> Instruments:
     return _built[0]
 
 
-def multiprocess_dir() -> str | None:
-    """Where this process's values go when several processes share one scrape (None: in memory)."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 def use_multiprocess_dir(path: str) -> None:
     """Make every instrument built from now on, here and in children, write to `path` (prometheus-client reads
     the variable once, at import, so its value class is chosen again here)."""

@@ -68,14 +68,18 @@ class QueueCollector(Collector):
             yield family
 
     def _read(self) -> tuple[float, float, float]:
+        """The three values; NaN when Redis does not answer (the scrape still shows every other series)."""
         from redis.exceptions import RedisError, ResponseError
 
         try:
-            groups = {group["name"].decode(): group for group in self._redis.xinfo_groups(self._queue)}
+            return self._read_stream()
         except ResponseError:  # no stream yet: nothing was ever enqueued
             return 0.0, 0.0, 0.0
         except (RedisError, OSError):
             return float("nan"), float("nan"), float("nan")
+
+    def _read_stream(self) -> tuple[float, float, float]:
+        groups = {group["name"].decode(): group for group in self._redis.xinfo_groups(self._queue)}
         group = groups.get(self._group)
         if group is None:
             length = float(self._redis.xlen(self._queue))
