@@ -192,7 +192,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     """The Quart app of a kernel: its blueprints, error handling and lifespan. Does no I/O."""
     app = SokoApp("soko")
     app.kernel = kernel
-    app.request_metrics = RequestMetrics()
+    app.request_metrics = RequestMetrics(per_tenant=kernel.settings.metrics.tenant_label)
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
     app.body_limits = {

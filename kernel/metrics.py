@@ -22,6 +22,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
+from kernel.context import tenant_id_var
+
 # Buckets around the API's latency SLO (99% of requests within 0.5 s, deploy/prometheus/alerts.yml): fine below
 # it, where the SLO is decided, coarse above.
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -128,12 +130,18 @@ def use_multiprocess_dir(path: str) -> None:
 
 
 class RequestMetrics:
-    """The per-request counters, with each label set's children cached: `.labels()` costs more than `.inc()`."""
+    """The per-request counters, with each label set's children cached: `.labels()` costs more than `.inc()`.
 
-    def __init__(self) -> None:
+    With `per_tenant` (the `metrics.tenant_label` setting) a request with a tenant is also counted in
+    `soko_tenant_http_requests_total{tenant,status}`, a series of its own so the bounded ones keep their labels.
+    """
+
+    def __init__(self, *, per_tenant: bool = False) -> None:
         self._instruments = instruments()
         self._in_flight = self._instruments.http_in_flight
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._per_tenant = _tenant_requests() if per_tenant else None
+        self._tenant_children: dict[tuple[str, int], Any] = {}
 
     def started(self) -> None:
         self._in_flight.inc()
@@ -150,6 +158,27 @@ class RequestMetrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+        if self._per_tenant is not None and (tenant := tenant_id_var.get()) is not None:
+            counted = self._tenant_children.get((tenant, key[2]))
+            if counted is None:
+                counted = self._tenant_children[tenant, key[2]] = self._per_tenant.labels(tenant, f"{key[2]}xx")
+            counted.inc()
+
+
+_per_tenant: list[Counter] = []  # built only in a process whose settings ask for it
+
+
+def _tenant_requests() -> Counter:
+    if not _per_tenant:
+        _per_tenant.append(
+            Counter(
+                "soko_tenant_http_requests",
+                "HTTP requests answered per shop and status class (only with metrics.tenant_label).",
+                ("tenant", "status"),
+                registry=instruments().registry,
+            )
+        )
+    return _per_tenant[0]
 
 
 def count_payment_intent(provider: str, outcome: str) -> None:

@@ -41,6 +41,9 @@ class MetricsSettings(BaseModel):
 
     bind: str | None = Field(default=None, pattern=r"^[^\s/]*:[0-9]{1,5}$")  # host:port; None: no listener
     token: SecretStr | None = None  # when set, a scrape must send `Authorization: Bearer <token>`
+    # Also count requests per shop (`soko_tenant_http_requests_total{tenant,status}`): one series per shop and
+    # status class, so only for platforms with few shops.
+    tenant_label: bool = False
 
 
 class KernelSettings(BaseModel):

@@ -11,12 +11,14 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kernel.testing.project import Project, Running, free_port, wait_for
+from kernel.testing.tenants import create_tenant
 
 REQUESTS = 300
 SUCCEEDED = ("soko_jobs_total", (("outcome", "success"), ("task", "hello.greet")))
@@ -173,3 +175,24 @@ def test_a_taken_metrics_port_stops_the_command_naming_the_setting(soko_project:
         result = soko_project.run("worker", timeout=60, SOKO_METRICS__BIND=f"127.0.0.1:{port}")
     assert result.returncode != 0
     assert f"cannot listen on metrics.bind 127.0.0.1:{port}" in result.stderr
+
+
+async def test_requests_per_shop_only_behind_the_tenant_label_setting(soko_project: Project) -> None:
+    soko_project.settings(["tenancy"]).plugin_config("tenancy", {"base_domains": ["localhost"]}).migrate()
+    owner = await asyncpg.connect(soko_project.env["SOKO_DATABASE_OWNER_URL"])
+    try:
+        shop = await create_tenant(owner)
+    finally:
+        await owner.close()
+    for per_tenant in (True, False):
+        port = free_port()
+        setting = {"SOKO_METRICS__TENANT_LABEL": "true"} if per_tenant else {}
+        with soko_project.serve(SOKO_METRICS__BIND=f"127.0.0.1:{port}", **setting) as server:
+            async with httpx.AsyncClient(base_url=server.base_url, headers={"Host": shop.host}) as client:
+                for _ in range(3):
+                    assert (await client.get("/")).status_code == 200
+            wait_for(lambda port=port: _reachable(port), timeout=20, what="the metrics listener")
+            metrics = scrape(port)
+            per_shop = {labels: value for (name, labels), value in metrics.items() if name.startswith("soko_tenant_")}
+            assert per_shop == ({(("status", "2xx"), ("tenant", shop.id)): 3} if per_tenant else {})
+            assert metrics[("soko_http_requests_total", (("method", "GET"), ("route", "/"), ("status", "2xx")))] == 3
