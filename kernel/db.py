@@ -37,7 +37,7 @@ UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceEr
 async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max_size: int) -> None:
     """Start `engine`'s pool; a server that cannot be reached is a `ServiceUnavailable` naming `setting`."""
     try:
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size, init=tracing.pool_init())
+        await engine.start_connection_pool(min_size=min_size, max_size=max_size, **tracing.pool_options(engine.config))
     except asyncpg.InvalidAuthorizationSpecificationError as error:
         raise ServiceUnavailable(setting, f"the database refused the role ({error}); has `soko migrate` run?") from None
     except UNREACHABLE as error:

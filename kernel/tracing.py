@@ -141,14 +141,19 @@ def query_span(record: LoggedQuery) -> None:
     span.end(end_time=end)
 
 
-async def trace_connection(connection: Any) -> None:
-    """The pool's `init`: every connection reports its statements to `query_span`."""
-    connection.add_query_logger(query_span)
+def pool_options(config: dict[str, Any]) -> dict[str, Any]:
+    """Extra options for an asyncpg pool built from `config`: when tracing, an `init` that also makes every new
+    connection report its statements to `query_span` (after the `init` the config may have); else none."""
+    if not enabled():
+        return {}
+    configured = config.get("init")
 
+    async def init(connection: Any) -> None:
+        if configured is not None:
+            await configured(connection)
+        connection.add_query_logger(query_span)
 
-def pool_init() -> Callable[[Any], Awaitable[None]] | None:
-    """What the database pool runs on each new connection: the query logger when tracing, else nothing."""
-    return trace_connection if enabled() else None
+    return {"init": init}
 
 
 def _trace_redis() -> None:
