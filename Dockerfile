@@ -21,7 +21,8 @@ ENV PATH=/opt/soko/bin:$PATH \
     SOKO_ROOT=/srv/soko \
     SOKO_BIND=0.0.0.0:8000
 USER soko
-EXPOSE 8000
+# 9100: /metrics (metrics.bind, production default), one listener for all of the container's processes.
+EXPOSE 8000 9100
 # Liveness of the web role; a worker container overrides or disables it.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]

@@ -23,6 +23,7 @@ from kernel.messaging import (
     SendResult,
     Template,
 )
+from kernel.metrics import count_otp_send, count_payment_intent, count_ratelimit_refusal
 from kernel.openapi import openapi_extra, operation_id, problem_responses
 from kernel.payments import (
     Money,
@@ -45,6 +46,7 @@ from kernel.problems import Problem
 from kernel.redis_client import RedisClient
 from kernel.routes import RoutePatterns, check_route_pattern, rule_as_path
 from kernel.settings import SettingsError
+from kernel.tracing import traced_transport
 
 hookimpl = pluggy.HookimplMarker("soko")
 
@@ -97,6 +99,9 @@ __all__ = [
     "after_commit",
     "before_commit",
     "check_route_pattern",
+    "count_otp_send",
+    "count_payment_intent",
+    "count_ratelimit_refusal",
     "current_kernel",
     "hookimpl",
     "json_body",
@@ -107,6 +112,7 @@ __all__ = [
     "request_id_var",
     "rule_as_path",
     "tenant_id_var",
+    "traced_transport",
     "user_id_var",
     "validate_querystring",
     "validate_request",

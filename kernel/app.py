@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -27,12 +28,13 @@ from quart_schema.validation import QuerystringValidationError, RequestSchemaVal
 from werkzeug.exceptions import BadHost, HTTPException, RequestTimeout
 from werkzeug.routing import MapAdapter
 
-from kernel import bodies, commit, db, openapi
+from kernel import bodies, commit, db, openapi, tracing
 from kernel.context import request_id_var, tenant_id_var, user_id_var
 from kernel.credentials_admin import credentials_admin_blueprint
 from kernel.health import install_health
 from kernel.kernel import Kernel
 from kernel.logs import log_access
+from kernel.metrics import RequestMetrics
 from kernel.openapi import field_errors
 from kernel.problems import Problem
 from kernel.webhooks import webhooks_blueprint
@@ -144,6 +146,7 @@ class SokoApp(Quart):
     kernel: Kernel
     body_limits: dict[str, int]
     outages: OutageLog
+    request_metrics: RequestMetrics
 
     async def full_dispatch_request(self, request_context: RequestContext | None = None) -> Response:
         """Request id, pipeline, access log: the per-request path, kept lean (it runs before every view)."""
@@ -153,6 +156,7 @@ class SokoApp(Quart):
         trusted = offered and self.kernel.settings.trust_request_id and _REQUEST_ID.match(offered)
         request_id = offered if trusted else os.urandom(16).hex()
         tokens = (request_id_var.set(request_id), tenant_id_var.set(None), user_id_var.set(None))
+        self.request_metrics.started()
         try:
             try:
                 response = await self._serve(current, request_context)
@@ -168,7 +172,16 @@ class SokoApp(Quart):
                 latency_ms,
                 mask_request_id=bool(trusted),
             )
+            self.request_metrics.finished(
+                current.method, rule.rule if rule else None, response.status_code, latency_ms / 1000
+            )
             return response
+        except asyncio.CancelledError:  # the client hung up: no response, but no longer in flight either
+            rule = current.url_rule
+            self.request_metrics.finished(
+                current.method, rule.rule if rule else None, 499, time.perf_counter() - started
+            )
+            raise
         finally:
             for var, token in zip((request_id_var, tenant_id_var, user_id_var), tokens, strict=True):
                 var.reset(token)
@@ -268,6 +281,7 @@ def create_app(kernel: Kernel) -> SokoApp:
     app = SokoApp("soko")
     app.kernel = kernel
     app.outages = OutageLog(OUTAGE_LOG_INTERVAL_S)
+    app.request_metrics = RequestMetrics(per_tenant=kernel.settings.metrics.tenant_label)
     app.extensions["soko"] = kernel
     app.config["MAX_CONTENT_LENGTH"] = kernel.settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = kernel.settings.body_timeout
@@ -285,6 +299,8 @@ def create_app(kernel: Kernel) -> SokoApp:
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
     lifespan = AsyncExitStack()
+
+    tracing.install(app)
 
     @app.before_serving
     async def start() -> None:

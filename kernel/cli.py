@@ -16,6 +16,7 @@ from kernel import db, migrations, plugins
 from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
+from kernel.metrics_export import MetricsUnavailable, exporting
 from kernel.processes import supervise
 from kernel.settings import SettingsError, masked
 
@@ -110,7 +111,7 @@ class SokoGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (db.ServiceUnavailable, db.UnsafeDatabaseRole) as error:
+        except (db.ServiceUnavailable, db.UnsafeDatabaseRole, MetricsUnavailable) as error:
             _fail(str(error))
 
     def resolve_command(
@@ -173,7 +174,9 @@ def serve(bind: str | None, workers: int | None) -> None:
     arguments = {"config": config, "sockets": config.create_sockets()}
     click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
     grace = kernel.settings.shutdown_grace
-    sys.exit(supervise(asyncio_worker, arguments, count=config.workers, grace=grace, role="serve"))
+    with exporting(kernel, role="web"):
+        code = supervise(asyncio_worker, arguments, count=config.workers, grace=grace, role="serve")
+    sys.exit(code)
 
 
 @main.command()
@@ -198,7 +201,9 @@ def worker(processes: int | None) -> None:
         shutdown_timeout=min(grace, WORKER_BROKER_SHUTDOWN_S),
     )
     click.echo(f"soko: worker with {args.workers} process(es), tasks: {', '.join(sorted(kernel.tasks))}", err=True)
-    sys.exit(supervise(work, {"args": args}, count=args.workers, grace=grace, role="worker"))
+    with exporting(kernel, role="worker"):
+        code = supervise(work, {"args": args}, count=args.workers, grace=grace, role="worker")
+    sys.exit(code)
 
 
 WORKER_BROKER_SHUTDOWN_S = 2.0

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
+from kernel import tracing
 from kernel.context import tenant_id_var
 
 
@@ -86,7 +87,7 @@ async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max
     if not any(isinstance(known, _QuietPoolRetries) for known in _POOL_LOG.filters):
         _POOL_LOG.addFilter(_QuietPoolRetries(POOL_RETRY_LOG_INTERVAL_S))
     try:
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size)
+        await engine.start_connection_pool(min_size=min_size, max_size=max_size, **tracing.pool_options(engine.config))
     except asyncpg.InvalidAuthorizationSpecificationError as error:
         raise ServiceUnavailable(setting, f"the database refused the role ({error}); has `soko migrate` run?") from None
     except UNREACHABLE as error:

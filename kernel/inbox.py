@@ -33,6 +33,7 @@ from taskiq.exceptions import SendTaskError
 from kernel import commit
 from kernel.context import tenant_id_var
 from kernel.messaging import DeliveryStatus, InboundMessage
+from kernel.metrics import count_webhook
 from kernel.payments import PaymentEvent
 
 if TYPE_CHECKING:
@@ -86,7 +87,10 @@ async def store(
                 document,
                 path_tenant,
             )
-            waiting += [row["id"] for row in rows if row["status"] == "received"]
+            fresh = [row["id"] for row in rows if row["status"] == "received"]
+            count_webhook(receiver, "accepted", len(fresh))
+            count_webhook(receiver, "duplicate", len(rows) - len(fresh))
+            waiting += fresh
     await _enqueue(kernel, waiting)
 
 
@@ -151,9 +155,11 @@ async def process(kernel: Kernel, inbox_id: int) -> str:
         return await _quarantine(kernel, inbox_id, str(refused), context | {"tenant_id": tenant})
     except Exception:  # a failing hook leaves the row waiting: the sweep retries it, up to webhook_max_attempts
         log.exception("webhook event failed; it will be retried", extra=context | {"tenant_id": tenant})
+        count_webhook(row["receiver"], "failed")
         return "failed"
     finally:
         commit.reset()
+    count_webhook(row["receiver"], "processed")
     return "processed"
 
 
@@ -191,6 +197,7 @@ async def _quarantine(kernel: Kernel, inbox_id: int, reason: str, context: dict[
     async with kernel.unscoped_connection() as connection:
         await connection.fetchval("SELECT soko_inbox_finish($1, 'quarantined', NULL, $2)", inbox_id, reason)
     log.warning("webhook event quarantined: %s", reason, extra=context)
+    count_webhook(context["receiver"], "quarantined")
     return "quarantined"
 
 

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
 from kernel.context import request_id_var, tenant_id_var, user_id_var
+from kernel.metrics import JobTimer
 from kernel.redis_client import RedisClient
 
 log = logging.getLogger("soko.queue")
@@ -190,8 +191,8 @@ def create_broker(
     return broker.with_middlewares(ContextMiddleware())
 
 
-# The consumer span of the job running in this context, and the token that made it current.
-_execution_var: ContextVar[tuple[Span, Token[otel_context.Context]] | None] = ContextVar(
+# The consumer span of the job running in this context, the token that made it current, and its timer.
+_execution_var: ContextVar[tuple[Span, Token[otel_context.Context], JobTimer] | None] = ContextVar(
     "soko_job_execution", default=None
 )
 
@@ -230,7 +231,7 @@ class ContextMiddleware(TaskiqMiddleware):
             attributes={"messaging.system": "taskiq", "messaging.message.id": message.task_id},
         )
         token = otel_context.attach(trace.set_span_in_context(span))
-        _execution_var.set((span, token))
+        _execution_var.set((span, token, JobTimer(message.task_name)))
         return message
 
     def on_error(self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException) -> None:
@@ -242,11 +243,13 @@ class ContextMiddleware(TaskiqMiddleware):
         self._end_span(None)
 
     def _end_span(self, exception: BaseException | None) -> None:
+        """End the job's span and count its outcome (`soko_jobs_total`, `soko_job_duration_seconds`)."""
         execution = _execution_var.get()
         if execution is None:
             return
-        span, token = execution
+        span, token, timer = execution
         _execution_var.set(None)
+        timer.finish("success" if exception is None else "failure")
         if exception is not None:
             span.record_exception(exception)
             span.set_status(Status(StatusCode.ERROR, type(exception).__name__))

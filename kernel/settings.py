@@ -36,6 +36,18 @@ class PluginsTable(BaseModel):
     enabled: list[str] = Field(default_factory=list)
 
 
+class MetricsSettings(BaseModel):
+    """`metrics.*`: where `soko serve` and `soko worker` each serve `/metrics` (docs/operations.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bind: str | None = Field(default=None, pattern=r"^[^\s/]*:[0-9]{1,5}$")  # host:port; None: no listener
+    token: SecretStr | None = None  # when set, a scrape must send `Authorization: Bearer <token>`
+    # Also count requests per shop (`soko_tenant_http_requests_total{tenant,status}`): one series per shop and
+    # status class, so only for platforms with few shops.
+    tenant_label: bool = False
+
+
 class KernelSettings(BaseModel):
     """The kernel's own keys (top level of `settings.toml`, or `SOKO_<KEY>`)."""
 
@@ -95,6 +107,7 @@ class KernelSettings(BaseModel):
     # Read by the test suite only: where its PostgreSQL and Redis are (else it starts embedded ones).
     test_database_url: SecretStr | None = None
     test_redis_url: SecretStr | None = None
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     plugins: PluginsTable = Field(default_factory=PluginsTable)
 
     @field_validator("redis_mode")

@@ -19,6 +19,7 @@ from quart_schema import document_response
 
 from kernel import current_kernel, inbox, webhook_tokens
 from kernel.kernel import Kernel
+from kernel.metrics import count_webhook
 from kernel.openapi import openapi_extra, problem_responses
 from kernel.payments import WebhookReceiver, WebhookRequest
 from kernel.problems import Problem
@@ -127,11 +128,13 @@ async def _verified_events(receiver: WebhookReceiver[EventT], tenant: str | None
         tenant_id=tenant,
     )
     if not await receiver.verify_webhook(webhook):
+        count_webhook(receiver.name, "rejected")
         log.warning("webhook rejected", extra={"receiver": receiver.name, "client_ip": webhook.client_ip})
         raise Problem.for_status(401)
     try:
         return await receiver.parse_webhook(webhook)
     except ValueError as error:
+        count_webhook(receiver.name, "unreadable")
         # Genuine but unreadable: the sender may not retry a 400, so this notification is lost unless someone looks.
         log.exception("verified webhook could not be parsed", extra={"receiver": receiver.name})
         raise Problem.for_status(400, "the webhook body could not be read") from error

@@ -8,6 +8,7 @@ from typing import Any
 
 from taskiq import TaskiqEvents, TaskiqState
 
+from kernel import tracing
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
 from kernel.queue import StreamBroker
@@ -15,6 +16,7 @@ from kernel.queue import StreamBroker
 configure_logging()  # before anything logs, so even build-time records are JSON and masked
 kernel = build_kernel()
 configure_logging(kernel.settings.log_level)
+tracing.configure("worker")
 if kernel.broker is None:
     raise RuntimeError("set SOKO_REDIS_URL: the worker has no queue to read")
 broker = kernel.broker

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from kernel import OutboundMessage, Problem, SendError, tenant_id_var
+from kernel import OutboundMessage, Problem, SendError, count_otp_send, tenant_id_var
 from plugins.auth import hashing
 from plugins.auth.runtime import Auth
 from plugins.auth.tables import one, run
@@ -44,8 +44,10 @@ async def request_code(auth: Auth, phone: str) -> None:
     try:
         await auth.otp_channel().send(message)
     except SendError as error:  # the raise rolls the stored code back: no code lives that nobody received
+        count_otp_send(auth.settings.otp_channel, "failed")
         log.warning("sign-in code not sent", extra={"otp_id": row["id"], "send_error": str(error.code)})
         raise Problem(503, "service_unavailable", "The code could not be sent; try again shortly.") from None
+    count_otp_send(auth.settings.otp_channel, "sent")
     log.info("sign-in code sent", extra={"otp_id": row["id"], "channel": auth.settings.otp_channel})
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from kernel import Kernel
+from kernel import Kernel, traced_transport
 from plugins.messaging_whatsapp.credentials import WhatsAppCredentials
 from plugins.messaging_whatsapp.pacing import Pacing
 from plugins.messaging_whatsapp.settings import WhatsAppSettings
@@ -73,7 +73,9 @@ async def running(kernel: Kernel) -> AsyncIterator[None]:
     runtime.http = httpx.AsyncClient(
         base_url=settings.graph_url,
         timeout=httpx.Timeout(settings.timeout_seconds, connect=min(5.0, settings.timeout_seconds)),
-        limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20),
+        transport=traced_transport(
+            limits=httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=20)
+        ),
     )
     async with AsyncExitStack() as stack:
         stack.push_async_callback(runtime.http.aclose)

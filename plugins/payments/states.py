@@ -18,6 +18,8 @@ from typing import Any
 
 import asyncpg
 
+from kernel import count_payment_intent
+
 
 class Status(StrEnum):
     CREATED = "created"  # stored; the provider has not been asked yet
@@ -64,4 +66,7 @@ async def transition(
         [str(state) for state in ALLOWED_FROM[to]],
         *fields.values(),
     )
-    return None if row is None else dict(row)
+    if row is None:
+        return None
+    count_payment_intent(row["provider"], str(to))
+    return dict(row)

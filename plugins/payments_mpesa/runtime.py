@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from kernel import Kernel
+from kernel import Kernel, traced_transport
 from plugins.payments_mpesa.daraja import DarajaClient
 from plugins.payments_mpesa.ledger import PushLedger
 from plugins.payments_mpesa.settings import MpesaSettings
@@ -51,7 +51,7 @@ async def lifespan(kernel: Kernel) -> AsyncIterator[None]:
     prefix = kernel.settings.queue_name
     async with (
         kernel.redis_opened(**redis_options) as redis,
-        httpx.AsyncClient(base_url=settings.daraja_url(), timeout=timeout) as http,
+        httpx.AsyncClient(base_url=settings.daraja_url(), timeout=timeout, transport=traced_transport()) as http,
     ):
         tokens = TokenCache(redis, prefix, refresh_early=settings.token_refresh_early, wait=settings.token_wait)
         state._connected = Connected(DarajaClient(http, tokens), PushLedger(redis, prefix, settings.idempotency_ttl))

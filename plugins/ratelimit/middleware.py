@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from quart import Request, Response
 
-from kernel import CallNext, Problem, RequestMiddleware, Stage
+from kernel import CallNext, Problem, RequestMiddleware, Stage, count_ratelimit_refusal
 from plugins.ratelimit.headers import rate_limit_headers, retry_after, violated
 from plugins.ratelimit.keys import CounterKeys
 from plugins.ratelimit.matching import PolicyTable
@@ -40,6 +40,8 @@ class RateLimitMiddleware(RequestMiddleware):
         self._outage.succeeded()
         headers = rate_limit_headers(outcome)
         if not outcome.admitted:
+            for policy in violated(outcome):
+                count_ratelimit_refusal(policy)
             raise Problem(
                 429,
                 "rate_limited",
