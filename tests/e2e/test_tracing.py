@@ -124,11 +124,12 @@ def test_checkout_to_paid_is_one_trace_from_the_request_through_the_job_to_daraj
             cart = shop.post("/carts", json={}).json()["id"]
             added = shop.post(f"/carts/{cart}/items", json={"sku": "chai-250g", "quantity": 1})
             assert added.status_code in (200, 201), added.text
-            order = shop.post(
+            placed = shop.post(
                 "/checkout",
                 headers={"Idempotency-Key": f"checkout-{cart}"},
                 json={"cart_id": cart, "customer_phone": "0712345678"},
-            ).json()["id"]
+            ).json()
+            order, order_token = placed["id"], placed["access_token"]
             paying = shop.post(
                 "/payments/intents",
                 headers={"Idempotency-Key": f"pay-{order}", "traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"},
@@ -136,7 +137,7 @@ def test_checkout_to_paid_is_one_trace_from_the_request_through_the_job_to_daraj
             )
             assert paying.status_code in (200, 201, 202), paying.text
             wait_for(
-                lambda: shop.get(f"/orders/{order}").json()["status"] == "paid",
+                lambda: shop.get(f"/orders/{order}", headers={"X-Order-Token": order_token}).json()["status"] == "paid",
                 timeout=30,
                 interval=0.2,
                 what="the simulator to pay the order",
