@@ -272,6 +272,7 @@ async def test_periodic_lock_lets_one_of_three_processes_enqueue_per_period(
     kernels = [build_kernel(RawSettings(Path.cwd(), "test", data), extra_plugins=[("ticking", plugin)]) for _ in "abc"]
     async with AsyncExitStack() as stack, redis_client(deployment.settings) as redis:
         for kernel in kernels:
+            kernel.serving = True  # as running(serving=True) sets it in the web app and the worker
             assert kernel.broker is not None
             await kernel.broker.startup()
             stack.push_async_callback(kernel.broker.shutdown)
