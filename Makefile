@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_kernel.py
+	$(BIN)/python benchmarks/bench_side_by_side.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
