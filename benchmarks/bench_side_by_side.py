@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -203,7 +204,8 @@ def measure(name: str, pgid: int, port: int, route: str, round_: int, args: argp
     path = ROUTES.get(route, "/checkout")
     wrk(port, path, args.warmup, args, script)
     cpu_before = group_cpu_s(pgid)
-    report = wrk(port, path, args.duration, args, script)
+    with profiled(pgid, f"{name}-{route}", args):
+        report = wrk(port, path, args.duration, args, script)
     cpu = group_cpu_s(pgid) - cpu_before
     sample = Sample(
         server=name,
@@ -221,6 +223,40 @@ def measure(name: str, pgid: int, port: int, route: str, round_: int, args: argp
         flush=True,
     )
     return sample
+
+
+@contextmanager
+def profiled(pgid: int, label: str, args: argparse.Namespace) -> Iterator[None]:
+    """With `--profile DIR`: cProfile runs in the server's newest process (its web process; the supervisor is
+    older) during the measured run, into DIR/<label>.prof (benchmarks/sidebyside/sitecustomize.py)."""
+    if not args.profile:
+        yield
+        return
+    child = max(int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _pgrp(stat) == pgid)
+    before = set(Path(args.profile).glob("*.prof"))
+    os.kill(child, signal.SIGUSR1)
+    try:
+        yield
+    finally:
+        os.kill(child, signal.SIGUSR2)
+        written = _written(Path(args.profile), before)
+        written.rename(Path(args.profile) / f"{label}.prof")
+
+
+def _written(directory: Path, before: set[Path]) -> Path:
+    for _ in range(100):
+        new = set(directory.glob("*.prof")) - before
+        if new:
+            return new.pop()
+        time.sleep(0.1)
+    raise SystemExit(f"no profile appeared in {directory}")
+
+
+def _pgrp(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def table(samples: list[Sample], servers: list[str]) -> None:
@@ -257,6 +293,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--server", action="append", help="soko's ASGI server(s): hypercorn (default), granian")
     parser.add_argument("--carts", type=int, default=60_000, help="carts seeded for checkout (each is used once)")
+    parser.add_argument("--profile", help="cProfile each server's measured runs into this directory")
     parser.add_argument("--no-checkout", action="store_true", help="skip the checkout route")
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="a superuser")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -270,13 +307,18 @@ def main() -> int:
         stack.callback(lambda: asyncio.run(drop_database(args.admin_url, database)))
         project = Project(workdir / "project")
         project.root.mkdir()
+        site = plugin_site(workdir)
         project.env = {
-            "PYTHONPATH": str(plugin_site(workdir)),
+            "PYTHONPATH": str(site),
             "SOKO_DATABASE_URL": database.app_url,
             "SOKO_DATABASE_OWNER_URL": database.owner_url,
             "SOKO_REDIS_URL": args.redis_url,
             "SOKO_QUEUE_NAME": f"soko-bench-{uuid.uuid4().hex[:8]}",
         }
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            shutil.copy(BENCH_DIR / "sidebyside" / "sitecustomize.py", site / "sitecustomize.py")
+            project.env["BENCH_PROFILE_DIR"] = str(Path(args.profile).resolve())
         project.settings(PLUGINS)
         project.plugin_config("tenancy", {"base_domains": ["localhost"]})
         project.plugin_config("ratelimit", {"policies": POLICIES})
@@ -291,7 +333,7 @@ def main() -> int:
         print(" ".join(f"{key}={value!r}" for key, value in info.items()))
         print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
 
-        hand_env = project.environment() | {"PYTHONPATH": f"{BENCH_DIR}{os.pathsep}{REPO}"}
+        hand_env = project.environment() | {"PYTHONPATH": f"{BENCH_DIR}{os.pathsep}{REPO}{os.pathsep}{site}"}
         hand = stack.enter_context(running(Target("hand", "hand_app:create()", hand_env), workdir))
         servers: dict[str, tuple[int, int]] = {"hand": (hand.process.pid, hand.port)}
         logs = {"hand": hand.log_path}
