@@ -284,6 +284,33 @@ def table(samples: list[Sample], servers: list[str]) -> None:
             )
 
 
+def bench_project(stack: ExitStack, workdir: Path, args: argparse.Namespace) -> tuple[Project, Path, list[str]]:
+    """A migrated scratch database (dropped when `stack` closes) with the benchmark's stores, rows and carts, and
+    a soko project enabling PLUGINS on it: the project, the plugin's site directory and the carts' ids."""
+    database = asyncio.run(create_database(args.admin_url))
+    stack.callback(lambda: asyncio.run(drop_database(args.admin_url, database)))
+    project = Project(workdir / "project")
+    project.root.mkdir()
+    site = plugin_site(workdir)
+    project.env = {
+        "PYTHONPATH": str(site),
+        "SOKO_DATABASE_URL": database.app_url,
+        "SOKO_DATABASE_OWNER_URL": database.owner_url,
+        "SOKO_REDIS_URL": args.redis_url,
+        "SOKO_QUEUE_NAME": f"soko-bench-{uuid.uuid4().hex[:8]}",
+    }
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        shutil.copy(BENCH_DIR / "sidebyside" / "sitecustomize.py", site / "sitecustomize.py")
+        project.env["BENCH_PROFILE_DIR"] = str(Path(args.profile).resolve())
+    project.settings(PLUGINS)
+    project.plugin_config("tenancy", {"base_domains": ["localhost"]})
+    project.plugin_config("ratelimit", {"policies": POLICIES})
+    project.migrate()
+    carts = asyncio.run(seed(database.owner_url, args.carts))
+    return project, site, carts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per run (default 10)")
@@ -303,27 +330,7 @@ def main() -> int:
     soko_servers = args.server or ["hypercorn"]
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soko-bench-sbs-")))
-        database = asyncio.run(create_database(args.admin_url))
-        stack.callback(lambda: asyncio.run(drop_database(args.admin_url, database)))
-        project = Project(workdir / "project")
-        project.root.mkdir()
-        site = plugin_site(workdir)
-        project.env = {
-            "PYTHONPATH": str(site),
-            "SOKO_DATABASE_URL": database.app_url,
-            "SOKO_DATABASE_OWNER_URL": database.owner_url,
-            "SOKO_REDIS_URL": args.redis_url,
-            "SOKO_QUEUE_NAME": f"soko-bench-{uuid.uuid4().hex[:8]}",
-        }
-        if args.profile:
-            Path(args.profile).mkdir(parents=True, exist_ok=True)
-            shutil.copy(BENCH_DIR / "sidebyside" / "sitecustomize.py", site / "sitecustomize.py")
-            project.env["BENCH_PROFILE_DIR"] = str(Path(args.profile).resolve())
-        project.settings(PLUGINS)
-        project.plugin_config("tenancy", {"base_domains": ["localhost"]})
-        project.plugin_config("ratelimit", {"policies": POLICIES})
-        project.migrate()
-        carts = asyncio.run(seed(database.owner_url, args.carts))
+        project, site, carts = bench_project(stack, workdir, args)
         report = workdir / "report.lua"
         report.write_text(WRK_REPORT)
         checkout = workdir / "checkout.lua"
