@@ -8,7 +8,7 @@ Both get the same treatment, so every guarantee of `soko serve` holds on either:
 once by the supervisor and shared by every process; no access log of the server's own (soko writes one JSON line
 per request) and its errors through soko's masked JSON logging; no `server` header; client addresses are the TCP
 peer's (no X-Forwarded-For rewriting here: plugins.ratelimit believes it only from `trusted_proxies`); idle
-keep-alive connections are closed after `KEEP_ALIVE_S`; on SIGTERM, or when the supervisor sets `stopping`, the
+keep-alive connections are closed after `KEEP_ALIVE_S`; when the supervisor sets `stopping` (on its SIGTERM), the
 process stops accepting, answers what is in flight within `shutdown_grace`, runs the app's shutdown (pools
 closed, access log flushed) and exits 0; a process whose app startup failed exits non-zero.
 
@@ -22,7 +22,8 @@ import asyncio
 import logging
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 APP = "kernel.asgi:app"
@@ -66,6 +67,7 @@ def _uvicorn_process(bind: str, grace: float, sock: socket.socket, shutdown_even
     """One uvicorn server on the shared socket; exits non-zero when the app's startup failed."""
     import uvicorn
 
+    server_class = _supervised_server_class()
     host, _, port = bind.rpartition(":")
     config = uvicorn.Config(
         APP,
@@ -82,7 +84,7 @@ def _uvicorn_process(bind: str, grace: float, sock: socket.socket, shutdown_even
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=int(grace) or 1,
     )
-    server = uvicorn.Server(config)
+    server = server_class(config)
 
     async def serve() -> None:
         watcher = asyncio.create_task(_watch(shutdown_event, server))
@@ -96,6 +98,21 @@ def _uvicorn_process(bind: str, grace: float, sock: socket.socket, shutdown_even
     asyncio_run(serve(), loop_factory=config.get_loop_factory())
     if not server.started:
         sys.exit(STARTUP_FAILED)
+
+
+def _supervised_server_class() -> type:
+    import uvicorn
+
+    class SupervisedServer(uvicorn.Server):  # type: ignore[misc]
+        """Leaves SIGTERM and SIGINT ignored, as the supervisor started this process: a signal to the whole group
+        must not stop an idle process before the supervisor knows a stop was asked (it would take that exit for a
+        crash); the supervisor's `stopping` stops it instead (`_watch`)."""
+
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return SupervisedServer
 
 
 async def _watch(stopping: Any, server: Any) -> None:
