@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -305,6 +306,9 @@ def create_app(kernel: Kernel) -> SokoApp:
     @app.before_serving
     async def start() -> None:
         await lifespan.enter_async_context(kernel.running(serving=True))
+        # Everything startup made (modules, settings, routes, pools) lives as long as the process: out of the
+        # collector's sight, a full collection during a request walks only what requests made (the p99's tail).
+        gc.freeze()
 
     @app.after_serving
     async def stop() -> None:

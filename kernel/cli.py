@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 import sys
 from typing import Any, NoReturn
 
 import click
 from redis.exceptions import RedisError
 
-from kernel import db, migrations, plugins
+from kernel import db, migrations, plugins, servers
 from kernel.credentials_cli import credentials
 from kernel.kernel import Kernel, build_kernel
 from kernel.logs import configure_logging
@@ -153,29 +152,21 @@ main.add_command(credentials)
 @click.option("--bind", help="host:port to listen on (default: the `bind` setting)")
 @click.option("--workers", type=int, help="web processes (default: the `web_workers` setting)")
 def serve(bind: str | None, workers: int | None) -> None:
-    """Serve HTTP with hypercorn. Refuses to start on bad settings or pending migrations.
+    """Serve HTTP with the `server` setting's ASGI server (hypercorn or uvicorn). Refuses to start on bad settings
+    or pending migrations.
 
     SIGTERM drains: no new connections, requests in flight get `shutdown_grace` seconds to be answered, then the
     processes exit. A process whose startup fails makes the command exit non-zero.
     """
-    from hypercorn.asyncio.run import asyncio_worker
-    from hypercorn.config import Config
-
     kernel = load_kernel()
     preflight(kernel)
-    config = Config()
-    config.application_path = "kernel.asgi:app"
-    config.bind = [bind or kernel.settings.bind]
-    config.workers = workers or kernel.settings.web_workers
-    config.graceful_timeout = kernel.settings.shutdown_grace
-    config.accesslog = None  # soko writes its own access log, one JSON line per request
-    config.errorlog = logging.getLogger("hypercorn.error")  # through our JSON handler, so it is masked too
-    config.include_server_header = False
-    arguments = {"config": config, "sockets": config.create_sockets()}
-    click.echo(f"soko: serving on http://{config.bind[0]} with {config.workers} process(es)", err=True)
+    bind = bind or kernel.settings.bind
+    count = workers or kernel.settings.web_workers
     grace = kernel.settings.shutdown_grace
+    target, arguments = servers.prepare(kernel.settings.server, bind, grace)
+    click.echo(f"soko: serving on http://{bind} with {count} {kernel.settings.server} process(es)", err=True)
     with exporting(kernel, role="web"):
-        code = supervise(asyncio_worker, arguments, count=config.workers, grace=grace, role="serve")
+        code = supervise(target, arguments, count=count, grace=grace, role="serve")
     sys.exit(code)
 
 

@@ -84,6 +84,9 @@ class KernelSettings(BaseModel):
     queue_replica_wait_ms: int = Field(default=500, ge=1)
     bind: str = "127.0.0.1:8000"
     web_workers: int = Field(default=1, ge=1)
+    # The ASGI server of `soko serve`: hypercorn (pure Python, the default) or uvicorn (uvloop and httptools: the
+    # `fast` extra), with the same guarantees on both (kernel/servers.py). docs/operations.md shows what each costs.
+    server: Literal["hypercorn", "uvicorn"] = "hypercorn"
     worker_processes: int = Field(default=1, ge=1)
     trust_request_id: bool = True
     # Seconds in-flight work may take after SIGTERM: requests being answered (`soko serve`), the job running

@@ -26,14 +26,21 @@ class SecurityHeaders:
                 f"{feature}=({' '.join(allowed)})" for feature, allowed in settings.permissions_policy.items()
             ),
         }
+        self._ours = frozenset(name.lower() for name in [*self._fixed, "Content-Security-Policy", *_REVEALING])
         self._csp = CspPolicies(settings.content_security_policy, settings.csp_routes)
         self._no_store = RoutePatterns(settings.no_store_routes)
 
     def apply(self, response: Response, path: str, nonce: str) -> None:
+        """Set every header; appended in one go when the response has none of them yet (the usual case), since
+        werkzeug's `update` scans the whole header list once per name."""
         headers = response.headers
-        for name in _REVEALING:
-            headers.pop(name, None)
-        headers.update(self._fixed)
-        headers["Content-Security-Policy"] = self._csp.for_path(path).render(nonce)
+        if self._ours.isdisjoint(name.lower() for name in headers.keys()):  # noqa: SIM118 - Headers iterate pairs
+            headers.extend(self._fixed)
+            headers.add("Content-Security-Policy", self._csp.for_path(path).render(nonce))
+        else:
+            for name in _REVEALING:
+                headers.pop(name, None)
+            headers.update(self._fixed)
+            headers["Content-Security-Policy"] = self._csp.for_path(path).render(nonce)
         if self._no_store(path):
             headers["Cache-Control"] = "no-store"

@@ -18,6 +18,7 @@ from kernel.testing.project import Project, Running, eventually, wait_for
 IN_FLIGHT = 40
 GRACE_S = 6.0
 MARGIN_S = 5.0  # the supervisor's margin beyond the grace (kernel.processes.SHUTDOWN_MARGIN_S) for pools and logs
+SERVERS = ("hypercorn", "uvicorn")  # the `server` setting's choices: every guarantee holds on both
 
 
 @pytest.fixture
@@ -47,9 +48,10 @@ def _exits_within(running: Running, seconds: float) -> float:
     return time.monotonic() - started
 
 
-async def test_every_request_in_flight_at_sigterm_is_answered(probe_project: Project) -> None:
+@pytest.mark.parametrize("server_name", SERVERS)
+async def test_every_request_in_flight_at_sigterm_is_answered(probe_project: Project, server_name: str) -> None:
     key = f"slowprobe:{probe_project.env['SOKO_QUEUE_NAME']}:in-flight"
-    with probe_project.serve("--workers", "2") as server, _redis(probe_project) as redis:
+    with probe_project.serve("--workers", "2", SOKO_SERVER=server_name) as server, _redis(probe_project) as redis:
         limits = httpx.Limits(max_connections=IN_FLIGHT + 5)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as http:
             requests = [
@@ -63,6 +65,8 @@ async def test_every_request_in_flight_at_sigterm_is_answered(probe_project: Pro
     print(f"{len(answered)} of {IN_FLIGHT} in-flight requests answered at SIGTERM; exited after {took:.1f}s")
     assert len(answered) == IN_FLIGHT, [repr(answer) for answer in answers if answer not in answered][:5]
     assert server.process.returncode == 0, server.log()[-3000:]
+    logged = [r for r in server.log_records() if r.get("logger") == "soko.access" and r["route"] == "/slowprobe/sleep"]
+    assert len(logged) == IN_FLIGHT, "every answered request's access line was flushed before the exit"
 
 
 def test_the_worker_takes_no_job_after_sigterm_and_exits_within_the_grace(probe_project: Project) -> None:
@@ -94,9 +98,10 @@ def test_a_job_longer_than_the_grace_is_handed_back(probe_project: Project) -> N
             wait_for(lambda: _events(probe_project).count("start:long") == 2, timeout=30, what="the redelivery")
 
 
-@pytest.mark.parametrize("command", ["serve", "worker"])
-def test_a_failed_startup_exits_non_zero(probe_project: Project, command: str) -> None:
+@pytest.mark.parametrize(("command", "server_name"), [*(("serve", name) for name in SERVERS), ("worker", "-")])
+def test_a_failed_startup_exits_non_zero(probe_project: Project, command: str, server_name: str) -> None:
     args = ("serve", "--bind", "127.0.0.1:0") if command == "serve" else ("worker",)
-    result = probe_project.run(*args, timeout=90, SLOWPROBE_FAIL_STARTUP="1")
+    server = {"SOKO_SERVER": server_name} if command == "serve" else {}
+    result = probe_project.run(*args, timeout=90, SLOWPROBE_FAIL_STARTUP="1", **server)
     assert result.returncode != 0, result.stdout + result.stderr
     assert "startup fails, as asked" in result.stdout + result.stderr

@@ -1,5 +1,6 @@
 """Slow work that tells Redis when it starts and ends: a route that sleeps, a job that sleeps, a route that
-queries the database, and a startup that fails when `SLOWPROBE_FAIL_STARTUP` is set. The tests put this folder
+queries the database, routes that show the peer address and the body size, and a startup that fails when
+`SLOWPROBE_FAIL_STARTUP` is set. The tests put this folder
 on PYTHONPATH with a dist-info of its own (its entry point), so only their processes see it."""
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ async def database() -> dict[str, int]:
     return {"answer": await current_kernel().connection().fetchval("SELECT 1")}
 
 
+async def peer() -> dict[str, str | None]:
+    """The client address the server handed the app (whatever X-Forwarded-For says)."""
+    return {"remote_addr": request.remote_addr}
+
+
+async def echo() -> dict[str, int]:
+    """The size of the body the kernel read whole before this view ran."""
+    return {"bytes": len(await request.get_data())}
+
+
 async def enqueue(name: str) -> tuple[dict[str, str], int]:
     await current_kernel().task("slowprobe.work").kiq(name, float(request.args.get("seconds", "1")))
     return {"queued": name}, 202
@@ -49,6 +60,8 @@ def register_blueprints(kernel: Kernel) -> list[Blueprint]:
     blueprint.add_url_rule("/slowprobe/sleep", view_func=sleep, methods=["GET"])
     blueprint.add_url_rule("/slowprobe/jobs/<name>", view_func=enqueue, methods=["POST"])
     blueprint.add_url_rule("/slowprobe/db", view_func=database, methods=["GET"])
+    blueprint.add_url_rule("/slowprobe/peer", view_func=peer, methods=["GET"])
+    blueprint.add_url_rule("/slowprobe/echo", view_func=echo, methods=["POST"])
     return [blueprint]
 
 

@@ -1,0 +1,1 @@
+"""The side-by-side benchmark's plugin: installed and enabled like any third-party plugin (an entry point)."""
