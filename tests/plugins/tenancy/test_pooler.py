@@ -30,10 +30,10 @@ from tests.plugins.tenancy.test_leak import SERVER_BACKENDS, Load, Planned, send
 SERVER_CONNECTIONS = 2
 WEB_PROCESSES = 2
 MIX = {"read": 70, "write": 10, "fail": 20}  # per 100 requests
-REQUESTS = 10_000
+REQUESTS = 4_000
 CANCELLED = 10  # clients that give up while their transaction sleeps, each holding one of the 2 server connections
 CONCURRENCY = 200
-THROUGHPUT_REQUESTS = 2_000
+THROUGHPUT_REQUESTS = 600
 
 
 @pytest.fixture(scope="module")
