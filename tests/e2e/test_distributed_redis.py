@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -39,6 +37,7 @@ from plugins.payments_mpesa.ledger import PushLedger
 from plugins.payments_mpesa.tokens import TokenCache
 from plugins.ratelimit.settings import DEFAULT_POLICIES
 from tests.kernel.queue_app import build_broker
+from tests.kernel.test_queue import kill_group, queue_app_workers
 from tests.plugins.ratelimit.harness import COUNTING_TIMEOUT_MS, client, edgeprobe, probe_project, unique_address
 
 __all__ = ["edgeprobe"]  # the probe plugin's fixture, shared with the ratelimit tests
@@ -112,28 +111,9 @@ def start_worker(
     queue: str, deployment: RedisDeployment, tmp_path: Path
 ) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     """`taskiq worker` processes of tests/kernel/queue_app.py on this deployment; SIGKILLed at teardown."""
-    workers: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        env = os.environ | worker_env(deployment)
-        env |= {"SOKO_TEST_QUEUE": queue, "SOKO_TEST_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS)}
-        with (tmp_path / f"worker-{name}.log").open("wb") as log:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "taskiq", "worker", "tests.kernel.queue_app:broker", "--workers", "1"],
-                cwd=ROOT,
-                env=env | {"SOKO_TEST_WORKER_NAME": name},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        workers.append(worker)
-        return worker
-
-    try:
+    env = worker_env(deployment) | {"SOKO_TEST_QUEUE": queue, "SOKO_TEST_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS)}
+    with queue_app_workers(env, tmp_path) as start:
         yield start
-    finally:
-        for worker in workers:
-            kill_group(worker)
 
 
 def worker_env(deployment: RedisDeployment) -> dict[str, str]:
@@ -142,14 +122,6 @@ def worker_env(deployment: RedisDeployment) -> dict[str, str]:
     return {"SOKO_TEST_REDIS_URL": deployment.engine.url, "SOKO_TEST_REDIS_MODE": deployment.kind} | (
         {"SOKO_TEST_REDIS_SERVICE": service} if service else {}
     )
-
-
-def kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, 9)
-    except ProcessLookupError:
-        return
-    process.wait(timeout=10)
 
 
 async def test_limits_are_exact_across_processes(project: Project, deployment: RedisDeployment) -> None:

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +68,19 @@ async def producer(queue: str) -> AsyncIterator[AsyncBroker]:
         await broker.shutdown()
 
 
-@pytest.fixture
-def start_worker(queue: str, tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    """Starts `taskiq worker` processes in their own process groups; SIGKILLs every group at teardown."""
+@contextmanager
+def queue_app_workers(env: Mapping[str, str], log_dir: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    """Starts `taskiq worker` processes of tests/kernel/queue_app.py in their own process groups, with `env` and
+    the worker's name; SIGKILLs every group at the end."""
     workers: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "SOKO_TEST_REDIS_URL": REDIS_URL,
-            "SOKO_TEST_QUEUE": queue,
-            "SOKO_TEST_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS),
-            "SOKO_TEST_WORKER_NAME": name,
-        }
-        with (tmp_path / f"worker-{name}.log").open("wb") as log:
+        with (log_dir / f"worker-{name}.log").open("wb") as log:
             # cwd=ROOT: taskiq puts the cwd on sys.path to import tests.kernel.queue_app.
             worker = subprocess.Popen(
                 [sys.executable, "-m", "taskiq", "worker", "tests.kernel.queue_app:broker", "--workers", "1"],
                 cwd=ROOT,
-                env=env,
+                env={**os.environ, **env, "SOKO_TEST_WORKER_NAME": name},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -98,6 +93,17 @@ def start_worker(queue: str, tmp_path: Path) -> Iterator[Callable[[str], subproc
     finally:
         for worker in workers:
             kill_group(worker)
+
+
+@pytest.fixture
+def start_worker(queue: str, tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+    env = {
+        "SOKO_TEST_REDIS_URL": REDIS_URL,
+        "SOKO_TEST_QUEUE": queue,
+        "SOKO_TEST_IDLE_TIMEOUT_MS": str(IDLE_TIMEOUT_MS),
+    }
+    with queue_app_workers(env, tmp_path) as start:
+        yield start
 
 
 def kill_group(worker: subprocess.Popen[bytes]) -> None:
