@@ -50,13 +50,12 @@ from bench_kernel import (
     soko_says,
 )
 from piccolo.columns import Varchar
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 from quart import Blueprint, Quart, request
 
 from kernel import hookimpl
 from kernel.app import create_app
-from kernel.db import tenant_transaction, with_credentials
+from kernel.db import create_engine, start_pool, tenant_transaction, with_credentials
 from kernel.kernel import build_kernel
 from kernel.logs import configure_logging
 from plugins.tenancy.public import tenant_owned
@@ -102,19 +101,20 @@ def soko_app() -> Quart:
 def plain_app() -> Quart:
     """The same read by hand: Host to tenant from a dict, then the query in the tenant's transaction.
 
-    The transaction is the kernel's own `tenant_transaction` (BEGIN, set_config, COMMIT on one pooled connection),
-    so both servers pay the same for it and the ratio is what soko adds around it. piccolo's plain
-    `engine.transaction()` would not do: a client hanging up during BEGIN leaks its connection (see kernel/db.py),
-    and wrk hangs up on every connection at the end of each run, so the pool runs dry within a few runs.
+    The transaction is the kernel's own `tenant_transaction` (BEGIN with set_config, then COMMIT with the pool's
+    reset, on one pooled connection), so both servers pay the same for it and the ratio is what soko adds around
+    it. piccolo's plain `engine.transaction()` would not do: a client hanging up during BEGIN leaks its connection
+    (see kernel/db.py), and wrk hangs up on every connection at the end of each run, so the pool runs dry within a
+    few runs.
     """
-    engine = PostgresEngine(config={"dsn": os.environ["SOKO_DATABASE_URL"]}, extensions=())
+    engine = create_engine(os.environ["SOKO_DATABASE_URL"])
     BenchItem._meta.db = engine
     app = Quart(__name__)
     tenants: dict[str, str] = {}
 
     @app.before_serving
     async def start() -> None:
-        await engine.start_connection_pool(min_size=POOL_MIN, max_size=POOL_MAX)
+        await start_pool(engine, "SOKO_DATABASE_URL", min_size=POOL_MIN, max_size=POOL_MAX)
         async with engine.pool.acquire() as connection:
             rows = await connection.fetch("SELECT slug, id::text FROM tenants")
         tenants.update({f"{row['slug']}.localhost": row["id"] for row in rows})

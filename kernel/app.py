@@ -161,7 +161,7 @@ class SokoApp(Quart):
         try:
             try:
                 response = await self._serve(current, request_context)
-            except Exception as error:  # as _guarded does, without a closure per request
+            except Exception as error:  # as `_pipeline` does at each layer's boundary
                 response = problem_for(error).to_response()
             response.headers["X-Request-ID"] = request_id
             rule = current.url_rule
@@ -213,11 +213,17 @@ class SokoApp(Quart):
             return None
 
     async def _pipeline(self, index: int, current: Request, request_context: RequestContext | None) -> Response:
-        """Run middleware `index` around the rest; past the last one, Quart's own dispatch."""
-        if index == len(self.kernel.middleware):
+        """Run middleware `index` around the rest; past the last one, Quart's own dispatch. Whatever a layer (or
+        what it awaits) raises becomes a problem response at that layer's boundary; one coroutine per layer."""
+        middleware = self.kernel.middleware
+        if index == len(middleware):
             return await super().full_dispatch_request(request_context)
-        layer = self.kernel.middleware[index].middleware
-        return await _guarded(partial(layer, current, partial(self._pipeline, index + 1, current, request_context)))
+        try:
+            return await middleware[index].middleware(
+                current, partial(self._pipeline, index + 1, current, request_context)
+            )
+        except Exception as error:
+            return problem_for(error).to_response()
 
     async def make_response(self, result: Any) -> Response:
         """Convert pydantic models and dataclasses to JSON; dicts and Responses go straight to Quart.
@@ -246,13 +252,6 @@ class SokoApp(Quart):
             await commit.run_before_commit(response)
         await commit.run_after_commit()
         return response
-
-
-async def _guarded(call: partial[Any]) -> Response:
-    try:
-        return await call()
-    except Exception as error:  # every failure becomes a problem response at this boundary
-        return problem_for(error).to_response()
 
 
 def problem_for(error: BaseException) -> Problem:

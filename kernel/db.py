@@ -3,6 +3,11 @@
 Isolation lives in the database: tenant-owned tables have row-level security on `app.current_tenant`, which is
 set with `set_config(..., true)`, so it lasts exactly one transaction and nothing survives on a pooled connection
 (behind PgBouncer in transaction mode too). A tenant transaction takes its connection at its first statement.
+
+Round trips are the cost of a short request's transaction, so a tenant transaction makes two of its own: BEGIN
+with `set_config` in one, and COMMIT (or ROLLBACK) with the pool's session reset in the other, after which the
+release sends nothing (`ResettableConnection`). Written out, the same work is four: BEGIN, `set_config`, COMMIT
+and asyncpg's reset on release.
 """
 
 from __future__ import annotations
@@ -10,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,12 +86,51 @@ POOL_RETRY_LOG_INTERVAL_S = 10.0
 _POOL_LOG = logging.getLogger("asyncpg.pool")
 
 
+class ResettableConnection(asyncpg.Connection):
+    """asyncpg's connection, able to carry the session reset in the round trip that ends its last transaction.
+
+    The pool resets every connection it gets back (rolls back, closes cursors, drops LISTENs and advisory locks,
+    `RESET ALL`), one round trip of its own. A tenant transaction sends that reset with its COMMIT or ROLLBACK
+    and says so here; the release then sends nothing. Any other use of a connection is reset on release as usual.
+    """
+
+    __slots__ = ("_reset_sent",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reset_sent = False
+
+    async def end_transaction(self, command: str) -> None:
+        """Run `command` (COMMIT or ROLLBACK) and the session reset in one round trip; the release resets no more.
+
+        Only as the last statement before the connection goes back: anything run after it would not be reset."""
+        reset = self.get_reset_query()
+        await self.execute(f"{command};{reset}" if reset else command)
+        self._reset_sent = True
+
+    async def reset_on_release(self) -> None:
+        """The pool's reset (asyncpg has rolled back any open transaction before it): the reset query, unless the
+        transaction that just ended sent it."""
+        if self._reset_sent:
+            self._reset_sent = False
+            return
+        reset = self.get_reset_query()
+        if reset:
+            await self.execute(reset)
+
+
 async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max_size: int) -> None:
     """Start `engine`'s pool; a server that cannot be reached is a `ServiceUnavailable` naming `setting`."""
     if not any(isinstance(known, _QuietPoolRetries) for known in _POOL_LOG.filters):
         _POOL_LOG.addFilter(_QuietPoolRetries(POOL_RETRY_LOG_INTERVAL_S))
     try:
-        await engine.start_connection_pool(min_size=min_size, max_size=max_size, **tracing.pool_options(engine.config))
+        await engine.start_connection_pool(
+            min_size=min_size,
+            max_size=max_size,
+            connection_class=ResettableConnection,
+            reset=ResettableConnection.reset_on_release,
+            **tracing.pool_options(engine.config),
+        )
     except asyncpg.InvalidAuthorizationSpecificationError as error:
         raise ServiceUnavailable(setting, f"the database refused the role ({error}); has `soko migrate` run?") from None
     except UNREACHABLE as error:
@@ -96,6 +139,10 @@ async def start_pool(engine: PostgresEngine, setting: str, *, min_size: int, max
 
 class NoTenant(RuntimeError):
     """Tenant-scoped work was attempted with no tenant bound: refusing beats running unscoped."""
+
+
+# A tenant id goes into the statement that sets it (`_LazyTransaction.open`), so it must be a bare id (a UUID).
+_TENANT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 class _Engine(PostgresEngine):
@@ -147,15 +194,18 @@ class _LazyTransaction(PostgresTransaction):
 
     Entering it does no I/O, so a view that answers without the database, or waits on something else first (a
     provider's API), holds no connection meanwhile. The first statement acquires one, runs BEGIN and sets
-    `app.current_tenant` for this transaction only (`set_config(..., true)`), then runs. On every exit (commit,
+    `app.current_tenant` for this transaction only (`set_config(..., true)`) in one round trip, then runs. The
+    exit's COMMIT or ROLLBACK carries the pool's session reset (`ResettableConnection`). On every exit (commit,
     rollback, an exception, a cancelled task) an acquired connection goes back to the pool: piccolo's own
     transaction keeps it when BEGIN is interrupted, and skips the release when the rollback fails. asyncpg's
-    release rolls back and resets whatever it gets.
+    release rolls back and resets whatever comes back unreset.
     """
 
-    __slots__ = ("_ended", "_opened", "_opening", "_tenant")
+    __slots__ = ("_bound", "_ended", "_opened", "_opening", "_tenant")
 
     def __init__(self, engine: PostgresEngine, tenant: str) -> None:
+        if not _TENANT_ID.fullmatch(tenant):
+            raise NoTenant(f"{tenant[:80]!r} is not a tenant id (letters, digits, '-' and '_', at most 64)")
         super().__init__(engine, allow_nested=False)
         self._tenant = tenant
         self._opened: asyncpg.Connection | None = None
@@ -165,6 +215,7 @@ class _LazyTransaction(PostgresTransaction):
 
     async def __aenter__(self) -> PostgresTransaction:
         self.context = self.engine.current_transaction.set(self)
+        self._bound = tenant_id_var.set(self._tenant)
         return self
 
     def opened(self) -> asyncpg.Connection:
@@ -182,9 +233,8 @@ class _LazyTransaction(PostgresTransaction):
             if self._opened is None:
                 connection = await self.get_connection()
                 try:
-                    self.transaction = connection.transaction()
-                    await self.transaction.start()
-                    await connection.execute("SELECT set_config('app.current_tenant', $1, true)", self._tenant)
+                    # One round trip: the simple protocol runs both, so the id is written in (checked as bare).
+                    await connection.execute(f"BEGIN;SELECT set_config('app.current_tenant', '{self._tenant}', true)")
                     if self._ended:  # the transaction ended while this statement was connecting
                         raise RuntimeError("this tenant transaction has ended; open a new one")
                 except BaseException:
@@ -196,12 +246,12 @@ class _LazyTransaction(PostgresTransaction):
 
     async def commit(self) -> None:
         if self._opened is not None:
-            await self.transaction.commit()
+            await self._opened.execute("COMMIT")
         self._committed = True
 
     async def rollback(self) -> None:
         if self._opened is not None:
-            await self.transaction.rollback()
+            await self._opened.execute("ROLLBACK")
         self._rolled_back = True
 
     async def savepoint(self, name: str | None = None) -> Any:
@@ -211,15 +261,23 @@ class _LazyTransaction(PostgresTransaction):
     async def __aexit__(self, exception_type: object, exception: BaseException | None, traceback: object) -> bool:
         try:
             if exception is not None and not self._rolled_back:
-                await self.rollback()
+                await self._end("ROLLBACK")
+                self._rolled_back = True
             elif exception is None and not (self._committed or self._rolled_back):
-                await self.commit()
+                await self._end("COMMIT")
+                self._committed = True
         finally:
             self._ended = True
+            tenant_id_var.reset(self._bound)
             self.engine.current_transaction.reset(self.context)
             if self._opened is not None:
                 await _give_back(self.engine, self._opened)
         return exception is None
+
+    async def _end(self, command: str) -> None:
+        """COMMIT or ROLLBACK as the transaction exits, with the pool's reset in the same round trip."""
+        if self._opened is not None:
+            await self._opened.end_transaction(command)
 
 
 async def _give_back(engine: PostgresEngine, connection: asyncpg.Connection) -> None:
@@ -230,12 +288,9 @@ async def _give_back(engine: PostgresEngine, connection: asyncpg.Connection) -> 
         await asyncio.shield(connection.close())
 
 
-@asynccontextmanager
-async def tenant_transaction(
-    engine: PostgresEngine, tenant_id: str | None = None
-) -> AsyncIterator[PostgresTransaction]:
-    """One transaction on one pooled connection, scoped to a tenant (the bound one when not given); the
-    connection is taken at the first statement (`_LazyTransaction`).
+def tenant_transaction(engine: PostgresEngine, tenant_id: str | None = None) -> PostgresTransaction:
+    """One transaction on one pooled connection, scoped to a tenant (the bound one when not given) and binding
+    it while open; the connection is taken at the first statement (`_LazyTransaction`). Use with `async with`.
 
     Refuses to nest: piccolo's nested transactions are not savepoints, and a nested call for another tenant would
     silently re-scope the outer one.
@@ -243,12 +298,7 @@ async def tenant_transaction(
     tenant = tenant_id if tenant_id is not None else tenant_id_var.get()
     if not tenant:
         raise NoTenant("no tenant is bound: pass tenant_id or run inside a tenant's request or job")
-    async with _LazyTransaction(engine, str(tenant)) as transaction:
-        token = tenant_id_var.set(str(tenant))
-        try:
-            yield transaction
-        finally:
-            tenant_id_var.reset(token)
+    return _LazyTransaction(engine, str(tenant))
 
 
 async def check_role(engine: PostgresEngine) -> None:

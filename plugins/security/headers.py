@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Response
+from werkzeug.datastructures import Headers
 
 from kernel import RoutePatterns
 from plugins.security.csp import CspPolicies
@@ -26,21 +27,27 @@ class SecurityHeaders:
                 f"{feature}=({' '.join(allowed)})" for feature, allowed in settings.permissions_policy.items()
             ),
         }
+        self._fixed_pairs = list(Headers(self._fixed).items())  # werkzeug checks each value once, here
         self._ours = frozenset(name.lower() for name in [*self._fixed, "Content-Security-Policy", *_REVEALING])
         self._csp = CspPolicies(settings.content_security_policy, settings.csp_routes)
         self._no_store = RoutePatterns(settings.no_store_routes)
 
     def apply(self, response: Response, path: str, nonce: str) -> None:
         """Set every header; appended in one go when the response has none of them yet (the usual case), since
-        werkzeug's `update` scans the whole header list once per name."""
+        werkzeug's `update` scans the whole header list once per name, and its `extend` checks each value again
+        on every response: the pairs checked at startup go straight onto its list of pairs."""
         headers = response.headers
-        if self._ours.isdisjoint(name.lower() for name in headers.keys()):  # noqa: SIM118 - Headers iterate pairs
-            headers.extend(self._fixed)
-            headers.add("Content-Security-Policy", self._csp.for_path(path).render(nonce))
+        present = {name.lower() for name, _ in headers._list}
+        if self._ours.isdisjoint(present):
+            headers._list.extend(self._fixed_pairs)
+            headers._list.append(("Content-Security-Policy", self._csp.for_path(path).render(nonce)))
         else:
             for name in _REVEALING:
                 headers.pop(name, None)
             headers.update(self._fixed)
             headers["Content-Security-Policy"] = self._csp.for_path(path).render(nonce)
         if self._no_store(path):
-            headers["Cache-Control"] = "no-store"
+            if "cache-control" in present:
+                headers["Cache-Control"] = "no-store"
+            else:
+                headers._list.append(("Cache-Control", "no-store"))
