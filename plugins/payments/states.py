@@ -3,8 +3,13 @@
     created -> pending -> succeeded -> refunded
        |          |-----> failed | expired
        |-----> failed | cancelled
+    and so that no money is dropped: failed | cancelled | expired -> succeeded, cancelled -> pending
 
-Terminal states are never left, except `succeeded -> refunded`. Every change is one conditional
+Terminal states are never left, with two exceptions that keep money from being dropped. Money that moved wins:
+a success reported for an intent already `failed`, `cancelled` or `expired` (a late callback after
+reconciliation gave up on it) still makes it `succeeded`, and the order, unable to take it, flags it for refund.
+A prompt the provider accepted wins too: a push whose answer comes back after reconciliation cancelled the
+`created` intent (the two ran at once) makes it `pending`, so its callback finds it. Every change is one conditional
 `UPDATE ... WHERE status = ANY(allowed_from) RETURNING` in the tenant's transaction: when a callback and a
 reconciliation query race, both issue it, the row lock orders them, and the second one's `WHERE` no longer matches,
 so exactly one transition happens and the loser learns it changed nothing (None).
@@ -35,8 +40,8 @@ ACTIVE = (Status.CREATED, Status.PENDING)
 
 # to -> the states it may be reached from.
 ALLOWED_FROM: dict[Status, tuple[Status, ...]] = {
-    Status.PENDING: (Status.CREATED,),
-    Status.SUCCEEDED: (Status.PENDING,),
+    Status.PENDING: (Status.CREATED, Status.CANCELLED),
+    Status.SUCCEEDED: (Status.PENDING, Status.FAILED, Status.CANCELLED, Status.EXPIRED),
     Status.FAILED: ACTIVE,  # from created: the provider refused the push outright
     Status.CANCELLED: (Status.CREATED,),
     Status.EXPIRED: (Status.PENDING,),
@@ -57,7 +62,13 @@ async def transition(
         raise ValueError(f"a transition cannot set {', '.join(sorted(unknown))}")
     names = list(fields)
     assignments = "".join(f", {name} = ${index}" for index, name in enumerate(names, start=4))
-    stamp = ", pending_at = now()" if to is Status.PENDING else ", settled_at = now()" if to in _SETTLED else ""
+    stamp = (
+        ", pending_at = now(), settled_at = NULL"
+        if to is Status.PENDING
+        else ", settled_at = now()"
+        if to in _SETTLED
+        else ""
+    )
     row = await connection.fetchrow(
         f"UPDATE payment_intents SET status = $2, updated_at = now(){stamp}{assignments} "  # noqa: S608 - names checked above
         "WHERE id = $1 AND status = ANY($3::text[]) RETURNING *",

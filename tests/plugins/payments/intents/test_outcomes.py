@@ -1,6 +1,6 @@
 """What a callback or its absence does to an intent: failures release stock, forgeries and mismatches change
 nothing, a missing callback is settled by reconciliation, a lost push is pushed again, and a payment after the
-reservation expired is kept and flagged for refund."""
+reservation expired, or after reconciliation gave up on the intent, is kept and flagged for refund."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from kernel.testing.project import eventually
 from kernel.testing.services import Database, Servers
 from kernel.testing.tenants import create_staff
+from plugins.payments.states import Status, transition
 from plugins.payments_mpesa.simulator import DarajaSimulator, Push, stk_callback
 from tests.plugins.commerce.conftest import sign_in
 from tests.plugins.payments.intents.conftest import Stack, intents_project, running_stack
@@ -189,7 +190,8 @@ async def test_a_payment_after_the_reservation_expired_is_kept_and_flagged_for_r
         soko_servers,
         intents_database,
         daraja.url,  # type: ignore[attr-defined]
-        commerce={"reservation_ttl_seconds": 1.5, "expiry_interval_seconds": 0.5},
+        # The push must go out before the order expires (3 to 3.5 s), and the callback comes 4 s after the push.
+        commerce={"reservation_ttl_seconds": 3.0, "expiry_interval_seconds": 0.5},
     )
     with running_stack(project, daraja, intents_database) as stack:
         async with stack.http:
@@ -215,6 +217,48 @@ async def test_a_payment_after_the_reservation_expired_is_kept_and_flagged_for_r
                 again = await staff.post(f"/admin/payments/intents/{intent_id}/refunded", headers=headers)
                 assert (again.status_code, again.json()["code"]) == (409, "payment_not_refundable")
                 assert (await staff.get("/admin/payments/refunds", headers=headers)).json()["refunds"] == []
+
+
+@pytest.mark.parametrize("verdict", ["expired", "failed"])
+async def test_a_success_reported_after_reconciliation_gave_up_is_recorded_and_flagged_for_refund(
+    stack: Stack, superuser: asyncpg.Connection, verdict: str
+) -> None:
+    """Money that moved is never dropped, even when its callback comes after the intent was given up on."""
+    tenant, order_id, intent_id, push = await _pending_push(stack, superuser, UNANSWERED)
+    await superuser.execute(  # what reconciliation concludes when the order runs out, or the provider says no
+        "UPDATE payment_intents SET status = $2, settled_at = now() WHERE id = $1::uuid", intent_id, verdict
+    )
+    await superuser.execute("UPDATE orders SET status = 'expired' WHERE id = $1::uuid", order_id)
+    answer = await stack.http.post(push.callback_url.removeprefix(stack.servers[0].base_url), json=stk_callback(push))
+    assert answer.status_code == 200
+
+    async def recorded() -> bool:
+        row = await superuser.fetchrow(
+            "SELECT status, refund_required, receipt FROM payment_intents WHERE id = $1::uuid", intent_id
+        )
+        return (row["status"], row["refund_required"], row["receipt"] is not None) == ("succeeded", True, True)
+
+    await eventually(recorded, timeout=20, what=f"the late payment to be recorded\n{stack.worker_log()}")
+    assert await _inbox_status(superuser, push.checkout_id) == "processed"
+    assert await stack.order_status(tenant, order_id) == "expired"
+
+
+async def test_a_push_accepted_after_reconciliation_cancelled_its_intent_makes_it_pending(
+    stack: Stack, superuser: asyncpg.Connection
+) -> None:
+    """The push job and reconciliation ran at once: the prompt went out, so the intent must wait for its callback."""
+    tenant = await stack.shop()
+    order_id = await stack.order(tenant)
+    intent_id = await superuser.fetchval(  # reconciliation cancelled it while the provider was being asked
+        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key, "
+        "status, settled_at) VALUES ($1::uuid, $2::uuid, 35000, 'KES', 'mpesa', '+254712345678', 'raced', "
+        "'cancelled', now()) RETURNING id",
+        tenant.id,
+        order_id,
+    )
+    moved = await transition(superuser, intent_id, Status.PENDING, provider_ref="ws_CO_raced")
+    assert moved is not None
+    assert (moved["status"], moved["provider_ref"], moved["settled_at"]) == ("pending", "ws_CO_raced", None)
 
 
 async def _staff(http: httpx.AsyncClient, tenant: Any, database: Database) -> dict[str, str]:
