@@ -25,7 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## bench: soko against the same work written by hand (benchmarks/README.md); wrk comes from Debian's packages
 bench: $(STAMP)
+	@command -v wrk >/dev/null || ! command -v apt-get >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 	$(BIN)/python benchmarks/bench_side_by_side.py
 
 clean:

@@ -46,7 +46,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
-from bench_kernel import WRK_REPORT, Target, group_cpu_s, machine, running  # noqa: E402
+from bench_kernel import WRK_REPORT, Target, free_port, group_cpu_s, machine, running  # noqa: E402
 
 from kernel.testing.project import Project  # noqa: E402
 from kernel.testing.services import create_database, drop_database  # noqa: E402
@@ -151,6 +151,45 @@ async def seed(owner_url: str, carts: int) -> list[str]:
 def soko_server(project: Project, server: str) -> Iterator[Any]:
     with project.serve("--workers", "1", SOKO_SERVER=server) as running_:
         yield running_
+
+
+@contextmanager
+def granian(name: str, app: str, env: dict[str, str], cwd: Path, workdir: Path) -> Iterator[tuple[int, int, Path]]:
+    """`app` on granian (one process, uvloop, HTTP/1), for `--granian`: measured as the issue's other candidate,
+    not a server `soko serve` offers (docs/operations.md says why). Yields (process group, port, log)."""
+    if shutil.which("granian", path=str(Path(sys.executable).parent)) is None:
+        raise SystemExit("--granian: granian is not installed in this environment: pip install granian")
+    port = free_port()
+    log = workdir / f"{name}.log"
+    command = [
+        str(Path(sys.executable).parent / "granian"),
+        *("--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        *("--http", "1", "--no-ws", "--loop", "uvloop", "--log-level", "warning", app),
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"{name} did not answer /healthz within 60 s")
+        yield process.pid, port, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def check(base_url: str, name: str, log: Path, cart: str | None) -> None:
@@ -318,7 +357,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
-    parser.add_argument("--server", action="append", help="soko's ASGI server(s): hypercorn (default), granian")
+    parser.add_argument("--server", action="append", help="soko's ASGI server(s): hypercorn (default), uvicorn")
+    parser.add_argument("--granian", action="store_true", help="also serve both apps on granian (measured only)")
     parser.add_argument("--carts", type=int, default=60_000, help="carts seeded for checkout (each is used once)")
     parser.add_argument("--profile", help="cProfile each server's measured runs into this directory")
     parser.add_argument("--no-checkout", action="store_true", help="skip the checkout route")
@@ -351,8 +391,17 @@ def main() -> int:
                 int(started.base_url.rsplit(":", 1)[1]),
             )
             logs[list(servers)[-1]] = started.log_path
+        if args.granian:
+            (workdir / "hand_granian.py").write_text("from hand_app import create\n\napp = create()\n")
+            shim_env = hand_env | {"PYTHONPATH": f"{workdir}{os.pathsep}{hand_env['PYTHONPATH']}"}
+            for name, app, env, cwd in [
+                ("hand-granian", "hand_granian:app", shim_env, REPO),
+                ("soko-granian", "kernel.asgi:app", project.environment(), project.root),
+            ]:
+                pgid, port, logs[name] = stack.enter_context(granian(name, app, env, cwd, workdir))
+                servers[name] = (pgid, port)
         for name, (_, port) in servers.items():
-            check(f"http://127.0.0.1:{port}", name, logs[name], None if name == "hand" else carts.pop())
+            check(f"http://127.0.0.1:{port}", name, logs[name], None if name.startswith("hand") else carts.pop())
         samples = []
         names = list(servers)
         for round_ in range(1, args.rounds + 1):
@@ -361,7 +410,7 @@ def main() -> int:
             for route in ROUTES:
                 for name in order:
                     samples.append(measure(name, *servers[name], route, round_, args, report))
-            for name in [] if args.no_checkout else [name for name in order if name != "hand"]:
+            for name in [] if args.no_checkout else [name for name in order if not name.startswith("hand")]:
                 samples.append(measure(name, *servers[name], "checkout", round_, args, checkout))
         print(f"load average after: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
         table(samples, names)

@@ -17,6 +17,7 @@ With tracing off, none of these is installed: the request path pays nothing.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,9 @@ def install(app: Quart) -> None:
         app.before_request(_name_server_span)
 
 
+_FIRST_WORD = re.compile(r"[\s;]")  # what names a statement's span: BEGIN of "BEGIN;SELECT set_config(...)"
+
+
 def query_span(record: LoggedQuery) -> None:
     """asyncpg's query logger: a span for a statement that just ran, inside the request's or job's span."""
     if not trace.get_current_span().is_recording():  # no request or job around it (the pool's own checks)
@@ -131,7 +135,7 @@ def query_span(record: LoggedQuery) -> None:
     end = time.time_ns()
     query = record.query.strip()
     span = _tracer.start_span(
-        f"postgresql {query.split(None, 1)[0].upper() if query else 'query'}",
+        f"postgresql {_FIRST_WORD.split(query, maxsplit=1)[0].upper() if query else 'query'}",
         kind=SpanKind.CLIENT,
         start_time=end - int(record.elapsed * 1e9),
         attributes={"db.system.name": "postgresql", "db.query.text": query[:2048]},
