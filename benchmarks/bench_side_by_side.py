@@ -203,7 +203,8 @@ def check(base_url: str, name: str, log: Path, cart: str | None) -> None:
             f"bench item {n}" for n in range(ROWS)
         ]:
             raise SystemExit(f"{name} items: {response.text[:300]}")
-        if "x-request-id" not in response.headers or "server" in response.headers:
+        # granian always sends `server: granian` (no setting turns it off): one more reason soko does not offer it.
+        if "x-request-id" not in response.headers or ("server" in response.headers and "granian" not in name):
             raise SystemExit(f"{name} {route}: headers {dict(response.headers)}")
     if cart is not None:
         response = httpx.post(

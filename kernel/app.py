@@ -189,12 +189,18 @@ class SokoApp(Quart):
             commit.reset()
 
     async def _serve(self, current: Request, request_context: RequestContext | None) -> Response:
-        """The whole body first (kernel.bodies: no layer waits on a slow client), then the pipeline and the view."""
+        """The whole body first (kernel.bodies: no layer waits on a slow client), then the pipeline and the view.
+
+        A body complete when the request starts (every GET) is awaited directly, which only raises what it holds
+        (413): `get_data` puts its timeout on a task of its own, which every request would pay for nothing."""
         refusal = getattr(current, "refusal", None)
         if refusal is not None:
             raise refusal
         try:
-            await current.get_data()
+            if current.body._complete.is_set():
+                await current.body
+            else:
+                await current.get_data()
         except RequestTimeout:
             raise Problem(*_BODY_TIMEOUT) from None
         if self.kernel.middleware:

@@ -12,8 +12,9 @@ keep-alive connections are closed after `KEEP_ALIVE_S`; when the supervisor sets
 process stops accepting, answers what is in flight within `shutdown_grace`, runs the app's shutdown (pools
 closed, access log flushed) and exits 0; a process whose app startup failed exits non-zero.
 
-granian (the issue's other candidate) binds and supervises its processes itself, so it could not run under this
-supervisor and keep its drain and exit-status guarantees; it is not offered (docs/operations.md).
+granian (the issue's other candidate, measured: behind uvicorn on two of three routes) binds and supervises its
+processes itself, so it could not run under this supervisor and keep its drain and exit-status guarantees, and it
+always sends a `server` header; it is not offered (docs/operations.md).
 """
 
 from __future__ import annotations
