@@ -46,7 +46,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
-from bench_kernel import WRK_REPORT, Target, free_port, group_cpu_s, machine, running  # noqa: E402
+from bench_kernel import WRK_REPORT, Server, Target, free_port, group_cpu_s, machine, running, stop  # noqa: E402
 
 from kernel.testing.project import Project  # noqa: E402
 from kernel.testing.services import create_database, drop_database  # noqa: E402
@@ -184,12 +184,7 @@ def granian(name: str, app: str, env: dict[str, str], cwd: Path, workdir: Path) 
             raise SystemExit(f"{name} did not answer /healthz within 60 s")
         yield process.pid, port, log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(Server(Target(name, app, env), port, process, log))
 
 
 def check(base_url: str, name: str, log: Path, cart: str | None) -> None:

@@ -37,15 +37,16 @@ class SecurityHeaders:
         werkzeug's `update` scans the whole header list once per name, and its `extend` checks each value again
         on every response: the pairs checked at startup go straight onto its list of pairs."""
         headers = response.headers
+        csp = self._csp.for_path(path).render(nonce)
         present = {name.lower() for name, _ in headers._list}
         if self._ours.isdisjoint(present):
             headers._list.extend(self._fixed_pairs)
-            headers._list.append(("Content-Security-Policy", self._csp.for_path(path).render(nonce)))
+            headers._list.append(("Content-Security-Policy", csp))
         else:
             for name in _REVEALING:
                 headers.pop(name, None)
             headers.update(self._fixed)
-            headers["Content-Security-Policy"] = self._csp.for_path(path).render(nonce)
+            headers["Content-Security-Policy"] = csp
         if self._no_store(path):
             if "cache-control" in present:
                 headers["Cache-Control"] = "no-store"

@@ -68,9 +68,8 @@ async def test_a_tenant_transaction_makes_two_round_trips_of_its_own_and_the_rel
         async with kernel.tenant_transaction(tenant.id):
             connection = kernel.connection()
             await connection.fetchval("SELECT 1")  # opens the transaction: the logger is added after its BEGIN
-            connection.add_query_logger(lambda record: sent.append(record.query))
+            connection.add_query_logger(lambda record: sent.append(record.query))  # called soon after, in order
             await connection.fetchval("SELECT 2")
-        await asyncio.sleep(0)  # the logger's callbacks run soon after each query, not in it
         async with kernel.tenant_transaction(tenant.id):
             await kernel.connection().fetchval("SELECT 3")
     reset = "SELECT pg_advisory_unlock_all()"

@@ -72,6 +72,18 @@ async def _pending_push(
     return tenant, order_id, intent_id, stack.simulator.pushes[ref]
 
 
+async def _stored_intent(superuser: asyncpg.Connection, tenant_id: str, order_id: str, key: str) -> str:
+    """An intent stored as the route stores it (`created`, KES 350), with no push job enqueued for it."""
+    intent_id: str = await superuser.fetchval(
+        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key) "
+        "VALUES ($1::uuid, $2::uuid, 35000, 'KES', 'mpesa', '+254712345678', $3) RETURNING id::text",
+        tenant_id,
+        order_id,
+        key,
+    )
+    return intent_id
+
+
 async def _inbox_status(superuser: asyncpg.Connection, ref: str) -> str | None:
     status: str | None = await superuser.fetchval(
         "SELECT status FROM soko_kernel.webhook_inbox WHERE receiver = 'mpesa' AND dedupe_key = $1", ref
@@ -152,13 +164,7 @@ async def test_no_callback_ever_reconciliation_settles_it(stack: Stack, superuse
 async def test_an_intent_whose_push_was_lost_is_pushed_again(stack: Stack, superuser: asyncpg.Connection) -> None:
     tenant = await stack.shop()
     order_id = await stack.order(tenant)
-    intent_id = await superuser.fetchval(  # stored as the route stores it, but its job never enqueued
-        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key) "
-        "VALUES ($1::uuid, $2::uuid, $3, 'KES', 'mpesa', '+254712345678', 'lost') RETURNING id::text",
-        tenant.id,
-        order_id,
-        35_000,
-    )
+    intent_id = await _stored_intent(superuser, tenant.id, order_id, "lost")  # its job never enqueued
     settled = await stack.settled(tenant, intent_id, timeout=40)
     assert settled["status"] == "succeeded"
     assert await stack.order_status(tenant, order_id) == "paid"
@@ -169,13 +175,7 @@ async def test_an_intent_never_pushed_whose_order_expired_is_cancelled(
 ) -> None:
     tenant = await stack.shop()
     order_id = await stack.order(tenant)
-    intent_id = await superuser.fetchval(  # its push job lost, as above; and then the order ran out
-        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key) "
-        "VALUES ($1::uuid, $2::uuid, $3, 'KES', 'mpesa', '+254712345678', 'lost-late') RETURNING id::text",
-        tenant.id,
-        order_id,
-        35_000,
-    )
+    intent_id = await _stored_intent(superuser, tenant.id, order_id, "lost-late")  # push lost; then the order ran out
     await superuser.execute("UPDATE orders SET status = 'expired' WHERE id = $1::uuid", order_id)
     settled = await stack.settled(tenant, intent_id, timeout=40)
     assert settled["status"] == "cancelled"
@@ -249,14 +249,11 @@ async def test_a_push_accepted_after_reconciliation_cancelled_its_intent_makes_i
     """The push job and reconciliation ran at once: the prompt went out, so the intent must wait for its callback."""
     tenant = await stack.shop()
     order_id = await stack.order(tenant)
-    intent_id = await superuser.fetchval(  # reconciliation cancelled it while the provider was being asked
-        "INSERT INTO payment_intents (tenant_id, order_id, amount, currency, provider, phone, idempotency_key, "
-        "status, settled_at) VALUES ($1::uuid, $2::uuid, 35000, 'KES', 'mpesa', '+254712345678', 'raced', "
-        "'cancelled', now()) RETURNING id",
-        tenant.id,
-        order_id,
+    intent_id = await _stored_intent(superuser, tenant.id, order_id, "raced")
+    await superuser.execute(  # reconciliation cancelled it while the provider was being asked
+        "UPDATE payment_intents SET status = 'cancelled', settled_at = now() WHERE id = $1::uuid", intent_id
     )
-    moved = await transition(superuser, intent_id, Status.PENDING, provider_ref="ws_CO_raced")
+    moved = await transition(superuser, uuid.UUID(intent_id), Status.PENDING, provider_ref="ws_CO_raced")
     assert moved is not None
     assert (moved["status"], moved["provider_ref"], moved["settled_at"]) == ("pending", "ws_CO_raced", None)
 
